@@ -1,0 +1,1 @@
+"""Benchmark of KerasTuner's searchers against an Optuna-backed KerasTuner tuner."""

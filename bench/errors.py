@@ -1,0 +1,13 @@
+"""Errors the CLI turns into one clear line (no traceback)."""
+
+
+class UserError(Exception):
+    """The user's input is wrong (bad flag, bad path, incompatible study). Exit code 2."""
+
+    exit_code = 2
+
+
+class RunError(Exception):
+    """The run could not go on (storage unreachable, too many failed trials). Exit code 1."""
+
+    exit_code = 1

@@ -1,0 +1,1 @@
+"""Searchers behind one interface and one name registry."""
