@@ -36,3 +36,9 @@ T_PRUNED_AT = "pruned_at_epoch"
 
 def study_name(dataset: str, searcher: str, seed: int) -> str:
     return f"{dataset}-{searcher}-s{seed}"
+
+KIND_MEMORY = "memory"
+KIND_SCALING = "scaling"
+
+BACKEND_OPTUNA = "optuna"
+BACKEND_KERAS_TUNER = "keras_tuner"

@@ -1,0 +1,190 @@
+"""``python -m bench``: run, compare, report, dashboard, import-kt, calibrate, throughput."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, Sequence
+
+from bench.errors import RunError, UserError
+
+DEFAULT_STORAGE = "sqlite:///studies.db"
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW such as 120x40, got {text!r}") from None
+    if h <= 0 or w <= 0:
+        raise argparse.ArgumentTypeError(f"image size must be positive, got {text!r}")
+    return h, w
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    from bench.presets import PRESETS
+    p.add_argument("--seed", type=int, default=0, help="searcher seed (default 0)")
+    p.add_argument("--preset", default="standard", choices=sorted(PRESETS),
+                   help="scale: quick (tests), standard (2-core CPU), full (seed's 600x200, GPU)")
+    p.add_argument("--budget-epochs", type=int, help="total training epochs across all trials")
+    p.add_argument("--epochs-per-trial", type=int, help="epochs of one full trial")
+    p.add_argument("--max-trials", type=int, help="stop after this many trials")
+    p.add_argument("--timeout", type=float, help="stop starting trials after SEC seconds")
+    p.add_argument("--dataset", default="toon", help="toon | digits | PATH to class folders")
+    p.add_argument("--image-size", type=_image_size, help="HxW (default: the preset's / data set's)")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the data set and its split")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help="SQLAlchemy URL of the study store")
+    p.add_argument("--logdir", default="runs", help="TensorBoard logs: <logdir>/<study>/")
+    p.add_argument("--sampler", help="Optuna-backed searchers: tpe|random|cmaes|gp|qmc")
+    p.add_argument("--pruner", help="Optuna-backed searchers: none|median|sha|hyperband")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("-v", "--verbose", action="store_true", help="show Keras epoch output")
+
+
+def _config(args: argparse.Namespace, searcher: str, seed: int):
+    from bench.runner import RunConfig
+    return RunConfig(
+        searcher=searcher, seed=seed, preset=args.preset, budget_epochs=args.budget_epochs,
+        epochs_per_trial=args.epochs_per_trial, max_trials=args.max_trials, timeout=args.timeout,
+        dataset=args.dataset, image_size=args.image_size, data_seed=args.data_seed,
+        storage=args.storage, study=getattr(args, "study", None), logdir=args.logdir,
+        sampler=args.sampler, pruner=args.pruner, batch_size=args.batch_size,
+        verbose=args.verbose, worker=getattr(args, "worker", None))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    workers = getattr(args, "workers", 1) or 1
+    if workers < 1:
+        raise UserError(f"--workers must be >= 1 (got {workers})")
+    if workers > 1:
+        from bench.workers import run_workers
+        return run_workers(args, _config(args, args.searcher, args.seed))
+    from bench.runner import format_summary, run_search
+    summary = run_search(_config(args, args.searcher, args.seed))
+    print(format_summary(summary))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench.compare import run_compare
+    searchers = [s.strip() for s in args.searchers.split(",") if s.strip()]
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    return run_compare(args, searchers, seeds, lambda name, seed: _config(args, name, seed))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report import write_report
+    from bench.store import open_storage
+    open_storage(args.storage)
+    path = write_report(args.storage, out=args.out, plots_dir=args.plots_dir)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from bench.dashboard import serve
+    return serve(args.storage, host=args.host, port=args.port)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from bench.calibrate import main
+    return main(args.dataset, n_configs=args.configs, epochs=args.epochs, seed=args.seed,
+                image_size=args.image_size) or 0
+
+
+def cmd_throughput(args: argparse.Namespace) -> int:
+    from bench.throughput import run_throughput
+    return run_throughput(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from searchers.registry import SEARCHERS
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    names = ", ".join(f"{n} ({s.summary})" for n, s in SEARCHERS.items())
+
+    p = sub.add_parser("run", help="one search, logged to TensorBoard and the study store",
+                       description=f"Searchers: {names}.")
+    p.add_argument("--searcher", default="tpe", help="searcher name (default tpe)")
+    p.add_argument("--study", help="study name (default <dataset>-<searcher>-s<seed>)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes sharing the study (Optuna-backed searchers)")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    _add_common(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("compare", help="every searcher x seed on one space, split and budget")
+    p.add_argument("--searchers", default="random,hyperband,bayesian,tpe",
+                   help="comma-separated searcher names")
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds (from --seed)")
+    p.add_argument("--no-retrain", action="store_true",
+                   help="skip retraining each best configuration on train+val for the test split")
+    p.add_argument("--report", action="store_true", help="write RESULTS.md afterwards")
+    _add_common(p)
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("report", help="write RESULTS.md and plots from the study store")
+    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--out", default="RESULTS.md")
+    p.add_argument("--plots-dir", default="results")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("dashboard", help="open optuna-dashboard on the study store")
+    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1 only)")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("calibrate", help="baseline and random configurations on a data set")
+    p.add_argument("--dataset", default="toon")
+    p.add_argument("--configs", type=int, default=20)
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--image-size", type=_image_size)
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("throughput", help="images/s inside a trial vs a bare model.fit")
+    p.add_argument("--dataset", default="toon")
+    p.add_argument("--image-size", type=_image_size)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.set_defaults(func=cmd_throughput)
+
+    try:
+        from bench.import_kt import add_cli
+        add_cli(sub)
+    except ImportError:
+        pass
+    return parser
+
+
+def _quiet_libraries() -> None:
+    """One line per trial is ours to print; library chatter goes unless -v asks for it."""
+    import logging
+    import warnings
+    warnings.filterwarnings("ignore", message=".*experimental.*")
+    warnings.filterwarnings("ignore", message="Heartbeat of storage")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="keras")
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _quiet_libraries()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, RunError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: finished trials are in the store; run the same command to resume",
+              file=sys.stderr)
+        return 130

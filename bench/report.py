@@ -1,0 +1,597 @@
+"""RESULTS.md and its plots, read back from the Optuna study store.
+
+Three steps, kept apart so each can be checked on its own: ``collect`` reads the store
+into plain per-data-set groups, the ``*_stats``/``anytime``/``importances`` functions
+compute the figures, and the ``render_*``/``plot_*`` functions write them. Everything is
+sorted and no "now" is printed, so the same store always gives the same markdown.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import matplotlib
+import matplotlib.style
+import numpy as np
+import optuna
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
+
+from bench import schema
+from bench.errors import UserError
+
+# bench["kind"] values not (yet) in bench/schema.py; taken from there when they appear.
+KIND_MEMORY: str = getattr(schema, "KIND_MEMORY", "memory")
+KIND_SCALING: str = getattr(schema, "KIND_SCALING", "scaling")
+# bench["backend"] values; older studies without the key fall back to the searcher name.
+BACKEND_OPTUNA: str = getattr(schema, "BACKEND_OPTUNA", "optuna")
+BACKEND_KT: str = getattr(schema, "BACKEND_KERAS_TUNER", "keras_tuner")
+RANDOM_SEARCHER = "random"          # KerasTuner RandomSearch: the reference searcher
+MIN_IMPORTANCE_TRIALS = 5
+DASH = "—"
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+# ----------------------------------------------------------------------------- collect
+@dataclass
+class Run:
+    """One search study: one searcher, one seed; trials finished and in completion order."""
+
+    name: str
+    searcher: str
+    seed: Any
+    backend: str
+    budget_epochs: float | None
+    trials: list[FrozenTrial]
+    retrain: dict | None
+
+
+@dataclass
+class DatasetStudies:
+    """Everything the store holds about one data set."""
+
+    runs: dict[str, list[Run]] = field(default_factory=dict)   # searcher -> runs by seed
+    baselines: list[tuple[Any, dict]] = field(default_factory=list)  # (seed, retrain)
+    extra: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)  # kind -> (name, bench)
+
+
+def _backend(bench: dict) -> str:
+    """The searcher's library; inferred from its name when the study predates the key."""
+    if bench.get("backend"):
+        return str(bench["backend"])
+    name = str(bench.get("searcher", ""))
+    return BACKEND_OPTUNA if name in ("tpe", "bohb") or name.startswith("optuna") else BACKEND_KT
+
+
+def _seed_key(seed: Any) -> tuple:
+    return (seed is None, isinstance(seed, str), seed if seed is not None else 0)
+
+
+def _ordered(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
+    """Finished trials in the order they finished (design.md), trial number breaks ties."""
+    done = [t for t in trials if t.state in _FINISHED]
+    return sorted(done, key=lambda t: (t.datetime_complete is None,
+                                       t.datetime_complete or datetime.min, t.number))
+
+
+def _safe_url(storage: str) -> str:
+    """The storage URL without its password."""
+    try:
+        return make_url(storage).render_as_string(hide_password=True)
+    except Exception:
+        return storage
+
+
+def _open_storage(storage: str) -> optuna.storages.BaseStorage:
+    """Open the store without creating one: a mistyped sqlite path must not pass silently."""
+    if "://" not in storage:
+        raise UserError(f"malformed storage URL {storage!r}: expected e.g. sqlite:///studies.db")
+    if storage.startswith("sqlite:///"):
+        path = storage[len("sqlite:///"):].split("?", 1)[0]
+        if path and path != ":memory:" and not Path(path).exists():
+            raise UserError(f"no benchmark studies in {_safe_url(storage)}: "
+                            f"{path} does not exist")
+    return optuna.storages.get_storage(storage)
+
+
+def collect(storage: str) -> dict[str, DatasetStudies]:
+    """Group the store's benchmark studies by data set (studies without ``bench`` are skipped)."""
+    store = _open_storage(storage)
+    data: dict[str, DatasetStudies] = {}
+    for summary in sorted(optuna.get_all_study_summaries(store, include_best_trial=False),
+                          key=lambda s: s.study_name):
+        bench = summary.user_attrs.get(schema.STUDY_BENCH)
+        if not isinstance(bench, dict) or "kind" not in bench:
+            continue
+        group = data.setdefault(str(bench.get("dataset", "unknown")), DatasetStudies())
+        kind = bench["kind"]
+        retrain = summary.user_attrs.get(schema.STUDY_RETRAIN)
+        if kind == schema.KIND_SEARCH:
+            study = optuna.load_study(study_name=summary.study_name, storage=store)
+            budget = bench.get("budget_epochs")
+            group.runs.setdefault(str(bench.get("searcher", "?")), []).append(Run(
+                name=summary.study_name, searcher=str(bench.get("searcher", "?")),
+                seed=bench.get("seed"), backend=_backend(bench),
+                budget_epochs=float(budget) if budget is not None else None,
+                trials=_ordered(study.get_trials(deepcopy=False)),
+                retrain=retrain if isinstance(retrain, dict) else None))
+        elif kind == schema.KIND_BASELINE:
+            if isinstance(retrain, dict):
+                group.baselines.append((bench.get("seed"), retrain))
+        else:
+            group.extra.setdefault(kind, []).append((summary.study_name, bench))
+    if not data:
+        raise UserError(f"no benchmark studies in {_safe_url(storage)}")
+    for group in data.values():
+        group.runs = {s: sorted(r, key=lambda run: _seed_key(run.seed))
+                      for s, r in sorted(group.runs.items())}
+        group.baselines.sort(key=lambda b: _seed_key(b[0]))
+    return data
+
+
+# ----------------------------------------------------------------------------- compute
+@dataclass(frozen=True)
+class Point:
+    """The anytime curve after one finished trial."""
+
+    epochs: float      # cumulative epochs_trained, this trial included
+    wall: float        # cumulative wall_seconds, this trial included
+    best: float        # best COMPLETE val_loss so far; inf before the first one
+
+
+def _attr(trial: FrozenTrial, key: str) -> float:
+    value = trial.user_attrs.get(key)
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def _complete_value(trial: FrozenTrial) -> float | None:
+    ok = trial.state == TrialState.COMPLETE and trial.value is not None
+    return float(trial.value) if ok and math.isfinite(trial.value) else None
+
+
+def anytime(trials: Sequence[FrozenTrial]) -> list[Point]:
+    """Best-so-far against cost; a PRUNED trial costs epochs but is not a result (design.md)."""
+    points, epochs, wall, best = [], 0.0, 0.0, math.inf
+    for t in trials:
+        epochs += _attr(t, schema.T_EPOCHS)
+        wall += _attr(t, schema.T_WALL)
+        value = _complete_value(t)
+        if value is not None and value < best:
+            best = value
+        points.append(Point(epochs, wall, best))
+    return points
+
+
+def best_trial(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
+    """The first COMPLETE trial with the lowest val_loss."""
+    done = [t for t in trials if _complete_value(t) is not None]
+    return min(done, key=lambda t: t.value) if done else None
+
+
+def reach(points: Sequence[Point], target: float) -> Point | None:
+    """The first point whose best-so-far meets the target."""
+    return next((p for p in points if p.best <= target), None)
+
+
+def median(values: Iterable[float | None]) -> float | None:
+    """Median of the known values; inf (never reached) counts as a value."""
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
+@dataclass
+class SearcherStats:
+    """Per-searcher figures over seeds (spread = min..max over seeds)."""
+
+    searcher: str
+    backend: str
+    seeds: list[Any]
+    best: list[float]                    # per seed with a COMPLETE trial
+    val_accuracy: list[float]            # of each seed's best trial, where recorded
+    budget: list[float]
+    used: list[float]                    # sum of epochs_trained per seed
+    to_target_epochs: list[float]        # per seed; inf = not reached
+    to_target_wall: list[float]
+    complete: int = 0                    # sums over seeds
+    pruned: int = 0
+    failed: int = 0
+    overhead: float | None = None        # median over pooled trials of wall - fit
+
+
+def searcher_stats(runs: Sequence[Run], target: float | None) -> SearcherStats:
+    """Summarise one searcher's seeds; ``target`` None when there is no RandomSearch run."""
+    s = SearcherStats(runs[0].searcher, runs[0].backend, [r.seed for r in runs],
+                      [], [], [], [], [], [])
+    overheads = []
+    for run in runs:
+        bt = best_trial(run.trials)
+        if bt is not None:
+            s.best.append(float(bt.value))
+            if isinstance(bt.user_attrs.get(schema.T_VAL_ACC), (int, float)):
+                s.val_accuracy.append(float(bt.user_attrs[schema.T_VAL_ACC]))
+        if run.budget_epochs is not None:
+            s.budget.append(run.budget_epochs)
+        s.used.append(sum(_attr(t, schema.T_EPOCHS) for t in run.trials))
+        if target is not None:
+            hit = reach(anytime(run.trials), target)
+            s.to_target_epochs.append(hit.epochs if hit else math.inf)
+            s.to_target_wall.append(hit.wall if hit else math.inf)
+        s.complete += sum(t.state == TrialState.COMPLETE for t in run.trials)
+        s.pruned += sum(t.state == TrialState.PRUNED for t in run.trials)
+        s.failed += sum(t.state == TrialState.FAIL for t in run.trials)
+        overheads += [_attr(t, schema.T_WALL) - _attr(t, schema.T_FIT) for t in run.trials
+                      if schema.T_WALL in t.user_attrs and schema.T_FIT in t.user_attrs]
+    s.overhead = median(overheads)
+    return s
+
+
+def importances(trials: Sequence[FrozenTrial]) -> tuple[dict[str, float] | None, str]:
+    """fANOVA importances of the pooled COMPLETE trials, or why there are none.
+
+    Only parameters every pooled trial has, with one distribution, are kept: fANOVA
+    needs a fixed search space.
+    """
+    done = [t for t in trials if _complete_value(t) is not None]
+    if len(done) < MIN_IMPORTANCE_TRIALS:
+        return None, (f"Not computed: {len(done)} COMPLETE trials, "
+                      f"at least {MIN_IMPORTANCE_TRIALS} needed.")
+    names = set.intersection(*(set(t.distributions) for t in done))
+    names = sorted(n for n in names
+                   if all(t.distributions[n] == done[0].distributions[n] for t in done))
+    if not names:
+        return None, "Not computed: the pooled trials share no hyperparameter."
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line
+    try:
+        study = optuna.create_study(direction=schema.DIRECTION)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    for t in done:
+        study.add_trial(optuna.trial.create_trial(
+            value=float(t.value), params={n: t.params[n] for n in names},
+            distributions={n: t.distributions[n] for n in names}))
+    try:
+        result = optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+    except Exception as exc:  # a degenerate pool (e.g. one value everywhere) is not fatal
+        return None, f"Not computed: {type(exc).__name__}: {exc}"
+    ranked = sorted(result.items(), key=lambda kv: (-round(kv[1], 6), kv[0]))
+    return dict(ranked), (f"fANOVA (seed 0) over {len(done)} pooled COMPLETE trials "
+                          f"of all searchers and seeds.")
+
+
+# ----------------------------------------------------------------------------- render
+def _f(x: float | None, digits: int = 4) -> str:
+    if x is None:
+        return DASH
+    if math.isinf(x):
+        return "not reached"
+    return f"{x:.{digits}f}"
+
+
+def _n(x: float | None) -> str:
+    """Epoch counts: whole numbers stay whole, a median between two gets one decimal."""
+    if x is None or math.isinf(x):
+        return _f(x)
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
+
+
+def _spread(values: Sequence[float], fmt=_f) -> str:
+    if not values:
+        return DASH
+    return f"{fmt(median(values))} [{fmt(min(values))}–{fmt(max(values))}]"
+
+
+def _cell(x: Any) -> str:
+    return str(x).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _json(x: Any) -> str:
+    return json.dumps(x, sort_keys=True, default=str)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "dataset"
+
+
+def _link(path: Path, md_dir: Path) -> str:
+    return Path(os.path.relpath(path, md_dir)).as_posix()
+
+
+SEARCH_HEADER = (
+    "searcher", "backend", "seeds", "best val_loss", "val_accuracy of best",
+    "budget epochs", "epochs used", "epochs to target", "wall s to target",
+    "seeds reaching target", "complete / pruned / failed", "overhead s/trial")
+
+
+def render_search(stats: Sequence[SearcherStats], target: float | None,
+                  n_random: int) -> list[str]:
+    """The per-searcher table and the conventions needed to read it."""
+    if target is None:
+        lines = ["Target quality: not defined (no RandomSearch `random` runs).", ""]
+    else:
+        lines = [f"Target quality = RandomSearch median best val_loss at full budget: "
+                 f"**{_f(target)}** (over {n_random} seeds).", ""]
+    lines += ["Conventions: best val_loss over COMPLETE trials; figures are "
+              "median [min–max] over seeds; `budget epochs` and `epochs used` (sum of "
+              "`epochs_trained`) are medians over seeds; epochs / wall seconds to target are "
+              "medians over seeds of the cumulative cost at the first trial whose best-so-far "
+              "meets the target (a seed that never does counts as not reached); trial counts "
+              "are sums over seeds; overhead = median over all trials of all seeds of "
+              "`wall_seconds - fit_seconds`.", ""]
+    rows = [(s.searcher, s.backend, len(s.seeds), _spread(s.best), _spread(s.val_accuracy),
+             _n(median(s.budget)), _n(median(s.used)), _n(median(s.to_target_epochs)),
+             _f(median(s.to_target_wall), 1),
+             f"{sum(math.isfinite(x) for x in s.to_target_epochs)}/{len(s.seeds)}"
+             if target is not None else DASH,
+             f"{s.complete} / {s.pruned} / {s.failed}", _f(s.overhead, 3)) for s in stats]
+    return lines + _table(SEARCH_HEADER, rows)
+
+
+def render_retrain(group: DatasetStudies) -> list[str]:
+    """Retrained best configurations next to the baseline; nothing when none was retrained."""
+    models = [("baseline", group.baselines)] if group.baselines else []
+    models += [(s, [(r.seed, r.retrain) for r in runs if r.retrain])
+               for s, runs in group.runs.items()]
+    models = [(m, seeds) for m, seeds in models if seeds]
+    if not models:
+        return []
+
+    def med(seeds: list[tuple[Any, dict]], key: str) -> float | None:
+        return median(float(r[key]) for _, r in seeds if isinstance(r.get(key), (int, float)))
+
+    lines = ["### Retrained best configurations (test split)", ""]
+    lines += _table(("model", "seeds", "test accuracy", "test loss", "parameters"),
+                    [(m, len(seeds), _f(med(seeds, "test_accuracy")),
+                      _f(med(seeds, "test_loss")), _n(med(seeds, "n_params")))
+                     for m, seeds in models])
+    lines += ["Medians over seeds. Per seed:", ""]
+    rows = [(m, seed, _f(r.get("test_accuracy")), _f(r.get("test_loss")),
+             _n(r.get("n_params")), _json(r.get("params", {})))
+            for m, seeds in models for seed, r in seeds]
+    return lines + _table(("model", "seed", "test accuracy", "test loss", "parameters",
+                           "hyperparameters"), rows)
+
+
+def _target1(stats: dict[str, SearcherStats], target: float | None) -> tuple[str, str]:
+    optuna_s = [s for s in stats.values() if s.backend == BACKEND_OPTUNA and s.best]
+    kt = [s for s in stats.values() if s.backend == BACKEND_KT and s.best]
+    if target is None or not optuna_s or not kt:
+        return "NOT MEASURED", "needs RandomSearch runs and at least one Optuna-backed searcher"
+    best = min(optuna_s, key=lambda s: (median(s.best), s.searcher))
+    budget, epochs = median(best.budget), median(best.to_target_epochs)
+    if budget is None:
+        return "NOT MEASURED", f"`{best.searcher}` studies record no `budget_epochs`"
+    kt_best = min(kt, key=lambda s: (median(s.best), s.searcher))
+    fast = epochs is not None and epochs <= budget / 3
+    good = median(best.best) <= median(kt_best.best)
+    budget_txt = f"{_n(budget)} / 3 = {_f(budget / 3, 1)}"
+    return ("MET" if fast and good else "NOT MET",
+            f"best Optuna searcher `{best.searcher}` (lowest median best val_loss) reaches "
+            f"{_f(target)} after {_n(epochs)} epochs (median over seeds; limit {budget_txt}: "
+            f"{'ok' if fast else 'over'}); its median best val_loss {_f(median(best.best))} vs "
+            f"best KerasTuner searcher `{kt_best.searcher}` {_f(median(kt_best.best))} "
+            f"({'no worse' if good else 'worse'})")
+
+
+def _target2(stats: dict[str, SearcherStats]) -> tuple[str, str]:
+    ref = stats.get(RANDOM_SEARCHER)
+    optuna_s = [s for s in stats.values() if s.backend == BACKEND_OPTUNA and s.overhead is not None]
+    if ref is None or ref.overhead is None or not optuna_s:
+        return "NOT MEASURED", "needs RandomSearch and Optuna-backed trials with wall and fit times"
+    ok = all(s.overhead <= ref.overhead / 2 for s in optuna_s)
+    parts = ", ".join(f"`{s.searcher}` {_f(s.overhead, 3)} s" for s in optuna_s)
+    return ("MET" if ok else "NOT MET",
+            f"median overhead per trial {parts} vs RandomSearch {_f(ref.overhead, 3)} s "
+            f"(limit {_f(ref.overhead / 2, 3)} s, every Optuna-backed searcher must meet it)")
+
+
+def _target3(group: DatasetStudies) -> tuple[str, str]:
+    found = group.extra.get(schema.KIND_THROUGHPUT, [])
+    if not found:
+        return "NOT MEASURED", "no throughput study in the store"
+    b = found[-1][1]
+    bare, trial = b.get("bare_images_per_s"), b.get("trial_images_per_s")
+    ratio = b.get("ratio", trial / bare if bare and trial is not None else None)
+    if ratio is None:
+        return "NOT MEASURED", "throughput study has no ratio"
+    return ("MET" if ratio >= 0.95 else "NOT MET",
+            f"{_f(trial, 1)} images/s in a trial vs {_f(bare, 1)} images/s bare "
+            f"`model.fit`: ratio {_f(ratio, 3)} (limit 0.950)")
+
+
+def render_targets(stats: dict[str, SearcherStats], target: float | None,
+                   group: DatasetStudies) -> list[str]:
+    rows = [("(1) search efficiency: best Optuna searcher reaches the target within 1/3 of "
+             "the budget epochs, and is no worse than any KerasTuner searcher at full budget",
+             *_target1(stats, target)),
+            ("(2) tuner overhead per trial <= 1/2 of RandomSearch's", *_target2(stats)),
+            ("(3) training throughput inside a trial >= 95% of bare model.fit",
+             *_target3(group))]
+    return ["### Targets", ""] + _table(("target", "status", "figures"), rows)
+
+
+def _command(bench: dict) -> list[str]:
+    return ["```", str(bench.get("command", "(not recorded)")), "```", ""]
+
+
+def render_provenance(group: DatasetStudies) -> list[str]:
+    """How the figures were produced: the compare run, throughput, memory and scaling runs."""
+    lines: list[str] = []
+    for name, b in group.extra.get(schema.KIND_COMPARE, []):
+        versions = b.get("versions") or {}
+        lines += [f"Study `{name}`:", ""] + _command(b) + [
+            f"- wall time of the whole compare: {_f(b.get('wall_seconds'), 1)} s",
+            f"- machine: {_json(b.get('machine'))}",
+            f"- versions: " + (", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
+                               if isinstance(versions, dict) else _json(versions)),
+            f"- searchers: {_json(b.get('searchers'))}; seeds: {_json(b.get('seeds'))}; "
+            f"budget epochs: {_json(b.get('budget_epochs'))}; preset: {_json(b.get('preset'))}",
+            ""]
+    for name, b in group.extra.get(schema.KIND_THROUGHPUT, []):
+        lines += [f"Throughput study `{name}` (batch size {b.get('batch_size', DASH)}):", ""]
+        lines += _command(b)
+    if not lines:
+        lines = ["No compare study for this data set in the store.", ""]
+    lines = ["### How this was produced", ""] + lines
+    for name, b in group.extra.get(KIND_MEMORY, []):
+        rss = b.get("peak_rss_mb")
+        if isinstance(rss, dict):
+            rss = [rss[k] for k in sorted(rss, key=lambda k: (len(str(k)), str(k)))]
+        text = (f"peak RSS over {len(rss)} measurements: first {_f(rss[0], 1)} MB, last "
+                f"{_f(rss[-1], 1)} MB, max {_f(max(rss), 1)} MB"
+                if isinstance(rss, list) and rss else f"peak RSS: {_json(rss)} MB")
+        lines += ["### Memory", "", f"Study `{name}`: {_json(b.get('trials'))} trials; {text}.",
+                  ""] + _command(b)
+    for name, b in group.extra.get(KIND_SCALING, []):
+        workers = b.get("workers")
+        lines += ["### Scaling", "", f"Study `{name}`:", ""]
+        if isinstance(workers, dict):
+            lines += _table(("workers", "trials per hour"),
+                            [(k, _f(v, 1)) for k, v in sorted(workers.items(),
+                                                               key=lambda kv: float(kv[0]))])
+        else:
+            lines += [f"- workers: {_json(workers)}; trials per hour: "
+                      f"{_json(b.get('trials_per_hour'))}", ""]
+        lines += [f"- ratio: {_f(b.get('ratio'), 3)}", ""] + _command(b)
+    return lines
+
+
+# ----------------------------------------------------------------------------- plots
+def _steps(points: Sequence[Point], grid: np.ndarray) -> np.ndarray:
+    """A seed's step curve on the common grid; inf before its first result."""
+    if not points:
+        return np.full(grid.shape, np.inf)
+    xs = np.array([p.epochs for p in points])
+    ys = np.array([p.best for p in points] + [np.inf])  # index -1 = before the first trial
+    return ys[np.searchsorted(xs, grid, side="right") - 1]
+
+
+def _figure(width: float = 7.0, height: float = 4.5) -> Figure:
+    """A figure on its own Agg canvas: no pyplot, no global backend switch."""
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", metadata={"Software": None})
+
+
+def plot_anytime(runs: dict[str, list[Run]], target: float | None, path: Path,
+                 title: str) -> None:
+    """Median best-so-far val_loss per searcher with a min..max band over seeds."""
+    curves = {s: [anytime(r.trials) for r in rs] for s, rs in runs.items()}
+    budgets = {r.budget_epochs for rs in runs.values() for r in rs if r.budget_epochs}
+    # the grid runs to the budget so a seed that stopped early stays flat up to it
+    grid = np.array(sorted({0.0, *budgets} | {p.epochs for cs in curves.values()
+                                             for c in cs for p in c}))
+    with matplotlib.style.context("default"):
+        fig = _figure()
+        ax = fig.add_subplot()
+        colors = matplotlib.colormaps["tab10"]
+        for i, (searcher, cs) in enumerate(curves.items()):
+            ys = np.array([_steps(c, grid) for c in cs])
+            med, lo, hi = (np.where(np.isinf(a), np.nan, a) for a in
+                           (np.median(ys, axis=0), ys.min(axis=0), ys.max(axis=0)))
+            ax.step(grid, med, where="post", color=colors(i % 10),
+                    label=f"{searcher} ({len(cs)} seeds)")
+            ax.plot(grid[-1:], med[-1:], "o", color=colors(i % 10))  # the last step has no width
+            ax.fill_between(grid, lo, hi, step="post", color=colors(i % 10), alpha=0.2,
+                            linewidth=0)
+        if target is not None:
+            ax.axhline(target, color="black", linestyle="--", linewidth=1,
+                       label="target (RandomSearch median)")
+        if len(budgets) == 1:
+            ax.axvline(next(iter(budgets)) / 3, color="grey", linestyle=":", linewidth=1,
+                       label="1/3 of budget")
+        ax.set_xlabel("cumulative epochs")
+        ax.set_ylabel(f"best {schema.OBJECTIVE} so far")
+        ax.set_title(title)
+        ax.legend(loc="upper right", fontsize="small")
+        ax.grid(True, alpha=0.3)
+        fig.tight_layout()
+        _save(fig, path)
+
+
+def plot_importances(values: dict[str, float], path: Path, title: str) -> None:
+    names = list(values)[::-1]
+    with matplotlib.style.context("default"):
+        fig = _figure(7.0, 0.35 * len(names) + 1.5)
+        ax = fig.add_subplot()
+        ax.barh(names, [values[n] for n in names], color="tab:blue")
+        ax.set_xlabel("importance (fANOVA, normalised)")
+        ax.set_title(title)
+        fig.tight_layout()
+        _save(fig, path)
+
+
+# ----------------------------------------------------------------------------- entry
+def render_dataset(dataset: str, group: DatasetStudies, out_dir: Path,
+                   plots_dir: Path) -> list[str]:
+    """The markdown section of one data set; writes its plots as a side effect."""
+    lines = [f"## Data set `{dataset}`", ""]
+    random_runs = group.runs.get(RANDOM_SEARCHER, [])
+    target = median(float(bt.value) for r in random_runs if (bt := best_trial(r.trials)))
+    stats = {s: searcher_stats(rs, target) for s, rs in group.runs.items()}
+    if stats:
+        anytime_png = plots_dir / f"{_slug(dataset)}_anytime.png"
+        plot_anytime(group.runs, target, anytime_png, f"{dataset}: anytime performance")
+        lines += ["### Search", ""] + render_search(list(stats.values()), target,
+                                                     len(random_runs))
+        lines += [f"![anytime performance on {dataset}]({_link(anytime_png, out_dir)})", "",
+                  "Best-so-far val_loss against cumulative epochs: median over seeds, band "
+                  "min–max over seeds, each seed's step curve evaluated on the union of all "
+                  "seeds' epoch counts.", ""]
+    else:
+        lines += ["No search studies for this data set.", ""]
+    lines += render_retrain(group)
+    if stats:
+        lines += ["### Hyperparameter importances", ""]
+        pooled = [t for rs in group.runs.values() for r in rs for t in r.trials]
+        values, note = importances(pooled)
+        lines += [note, ""]
+        if values:
+            png = plots_dir / f"{_slug(dataset)}_importance.png"
+            plot_importances(values, png, f"{dataset}: hyperparameter importance")
+            lines += _table(("hyperparameter", "importance"),
+                            [(k, _f(v, 3)) for k, v in values.items()])
+            lines += [f"![hyperparameter importances on {dataset}]({_link(png, out_dir)})", ""]
+    lines += render_targets(stats, target, group)
+    lines += render_provenance(group)
+    return lines
+
+
+def write_report(storage: str, out: str | Path = "RESULTS.md",
+                 plots_dir: str | Path = "results") -> Path:
+    """Write RESULTS.md (and PNG plots under ``plots_dir``) for every data set in the store.
+
+    Raises UserError when the store holds no benchmark study.
+    """
+    data = collect(storage)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plots = Path(plots_dir)
+    lines = ["# Results", "",
+             f"Read from the study store `{_safe_url(storage)}`; "
+             f"data sets: {', '.join(f'`{d}`' for d in sorted(data))}.", ""]
+    for dataset in sorted(data):
+        lines += render_dataset(dataset, data[dataset], out.parent, plots)
+    out.write_text("\n".join(lines).rstrip("\n") + "\n", encoding="utf-8", newline="\n")
+    return out

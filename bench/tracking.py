@@ -1,0 +1,252 @@
+"""What every benchmarked tuner does besides searching: count the epoch budget, time
+each trial, log it to TensorBoard and the study store, print one line per trial.
+
+It is a mixin over any KerasTuner ``Tuner`` class (``tracked(cls)``), using only
+KerasTuner's own hooks, so KerasTuner's searchers stay unmodified in what they decide.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import keras_tuner
+import optuna
+from keras_tuner.src.engine import trial as trial_module
+from optuna.trial import TrialState
+
+from bench import schema, store
+from searchers.optuna_space import active_params
+
+_STATES = {
+    trial_module.TrialStatus.COMPLETED: TrialState.COMPLETE,
+    trial_module.TrialStatus.STOPPED: TrialState.PRUNED,
+}
+
+
+@dataclass
+class _Running:
+    """Measurements of the trial in progress."""
+
+    started: float
+    epochs: int = 0
+    fit_seconds: float = 0.0
+    epoch_started: float = 0.0
+    n_params: int | None = None
+    intermediate: dict[int, float] = field(default_factory=dict)
+    logs: dict[int, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass
+class Budget:
+    """The compute a run may spend: epochs across trials, and optionally wall time."""
+
+    epochs: int
+    deadline: float | None = None  # time.monotonic() value
+
+    def spent(self, used_epochs: int) -> bool:
+        return used_epochs >= self.epochs or (
+            self.deadline is not None and time.monotonic() >= self.deadline)
+
+
+class TrialTracker:
+    """Per-run bookkeeping shared by all searchers.
+
+    ``study`` is the run's study: the Optuna-backed oracle decides in it, KerasTuner's
+    oracles are mirrored into it. ``tb`` is a ``bench.tblog.HParamsLogger`` (or None).
+    """
+
+    def __init__(self, study: optuna.Study, budget: Budget, *, label: str, seed: int,
+                 dataset: str, objective: str = schema.OBJECTIVE, tb: Any = None,
+                 worker: str | None = None, printer: Callable[[str], None] = print) -> None:
+        self.study, self.budget, self.label, self.seed = study, budget, label, seed
+        self.dataset, self.objective, self.tb, self.worker = dataset, objective, tb, worker
+        self.printer = printer
+        self.mirrored = store.recorded_kt_ids(study)
+        self.used_at_start = store.epochs_used(study)
+        self.used_base = self.used_at_start
+        self.run_started = time.monotonic()
+        self.best: float | None = None
+        self.counts = {s: 0 for s in ("COMPLETE", "PRUNED", "FAIL")}
+        self._running: dict[str, _Running] = {}
+        self._pending_start: float | None = None
+
+    # ---- budget ---------------------------------------------------------------------
+    def refresh(self) -> bool:
+        """Re-read the epochs used from the store (other workers); True if budget spent."""
+        self.used_base = store.epochs_used(self.study)
+        return self.budget.spent(self.used_base)
+
+    def used(self, trial_id: str | None = None) -> int:
+        running = self._running.get(trial_id) if trial_id else None
+        return self.used_base + (running.epochs if running else 0)
+
+    # ---- trial lifecycle (called from the mixin's KerasTuner hooks) ----------------------
+    def before_create(self) -> None:
+        self._pending_start = time.perf_counter()
+
+    def begin(self, trial: keras_tuner.engine.trial.Trial) -> None:
+        start = self._pending_start or time.perf_counter()
+        self._running[trial.trial_id] = _Running(started=start)
+        if self.tb:
+            self.tb.start_trial(self._tb_id(trial), dict(trial.hyperparameters.values))
+
+    def epoch_begin(self, trial_id: str) -> None:
+        self._running[trial_id].epoch_started = time.perf_counter()
+
+    def epoch_end(self, trial: keras_tuner.engine.trial.Trial, model: Any, epoch: int,
+                  logs: dict[str, float]) -> bool:
+        """Record one epoch; True when the budget says this trial must stop now."""
+        run = self._running[trial.trial_id]
+        run.fit_seconds += time.perf_counter() - run.epoch_started
+        run.epochs += 1
+        if run.n_params is None:
+            run.n_params = int(model.count_params())
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        run.logs[epoch + 1] = logs
+        if self.objective in logs:
+            run.intermediate[epoch + 1] = logs[self.objective]
+        if self.tb:
+            self.tb.log_epoch(self._tb_id(trial), epoch + 1, logs)
+        return self.budget.spent(self.used(trial.trial_id))
+
+    def attrs(self, trial: keras_tuner.engine.trial.Trial) -> dict[str, Any]:
+        """User attrs of a trial (before its status is known)."""
+        run = self._running[trial.trial_id]
+        best_epoch = min(run.intermediate, key=run.intermediate.get) if run.intermediate else None
+        attrs: dict[str, Any] = {
+            schema.T_SEARCHER: self.label, schema.T_SEED: self.seed,
+            schema.T_DATASET: self.dataset, schema.T_EPOCHS: run.epochs,
+            schema.T_WALL: round(time.perf_counter() - run.started, 4),
+            schema.T_FIT: round(run.fit_seconds, 4), schema.T_PARAMS: run.n_params,
+            schema.T_KT_ID: trial.trial_id,
+        }
+        if best_epoch is not None and "val_accuracy" in run.logs[best_epoch]:
+            attrs[schema.T_VAL_ACC] = run.logs[best_epoch]["val_accuracy"]
+        if self.worker:
+            attrs["worker"] = self.worker
+        attrs.update({k: v for k, v in trial.hyperparameters.values.items() if k.startswith("tuner/")})
+        return attrs
+
+    def wall(self, trial_id: str) -> float:
+        return round(time.perf_counter() - self._running[trial_id].started, 4)
+
+    def end(self, trial: keras_tuner.engine.trial.Trial, attrs: dict[str, Any],
+            mirror: bool, number: int | None = None) -> None:
+        """Store (mirror) the finished trial, close its TensorBoard session, print a line."""
+        run = self._running.pop(trial.trial_id)
+        state = _STATES.get(trial.status, TrialState.FAIL)
+        value = trial.score if state == TrialState.COMPLETE else None
+        if value is not None and not math.isfinite(value):
+            state, value = TrialState.FAIL, None
+        if state == TrialState.FAIL and trial.message:
+            attrs[schema.T_ERROR] = trial.message.strip()[-2000:]
+        if mirror:
+            attrs[schema.T_WALL] = round(time.perf_counter() - run.started, 4)
+        if mirror and trial.trial_id not in self.mirrored:
+            params, dists = active_params(trial.hyperparameters)
+            store.record_trial(self.study, state, value, params, dists, run.intermediate, attrs)
+            self.mirrored.add(trial.trial_id)
+        self.used_base += run.epochs
+        self.counts[state.name] += 1
+        if value is not None and (self.best is None or value < self.best):
+            self.best = value
+        if self.tb:
+            final = {self.objective: value if value is not None else float("nan"),
+                     "epochs_trained": float(run.epochs)}
+            if schema.T_VAL_ACC in attrs:
+                final["val_accuracy"] = attrs[schema.T_VAL_ACC]
+            self.tb.end_trial(self._tb_id(trial), state.name, final)
+        self.printer(self._line(trial, state, value, run, attrs, number))
+
+    # ---- presentation ------------------------------------------------------------------
+    def _tb_id(self, trial: keras_tuner.engine.trial.Trial) -> str:
+        return f"{self.worker}-{trial.trial_id}" if self.worker else str(trial.trial_id)
+
+    def _line(self, trial, state, value, run, attrs, number) -> str:
+        used = self.used_base
+        elapsed = time.monotonic() - self.run_started
+        done_here = used - self.used_at_start
+        eta = "?"
+        if done_here > 0:
+            eta = _fmt_seconds(max(0.0, elapsed / done_here * (self.budget.epochs - used)))
+        shown = f"{value:.4f}" if value is not None else "-"
+        acc = attrs.get(schema.T_VAL_ACC)
+        best = f"{self.best:.4f}" if self.best is not None else "-"
+        params, _ = active_params(trial.hyperparameters)
+        ident = f"#{number}" if number is not None else f"kt {trial.trial_id}"
+        return (f"[{self.label} s{self.seed}] trial {ident} {state.name:<8} "
+                f"{self.objective}={shown}" + (f" acc={acc:.3f}" if acc is not None else "")
+                + f" best={best} | {run.epochs} ep {attrs[schema.T_WALL]:.1f}s"
+                f" | budget {used}/{self.budget.epochs} ep | ETA {eta} | "
+                + " ".join(f"{k}={_fmt(v)}" for k, v in params.items()))
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _fmt_seconds(s: float) -> str:
+    m, s = divmod(int(s), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+class TrackingMixin:
+    """KerasTuner hooks -> ``TrialTracker``. Put before the Tuner class in the MRO."""
+
+    def __init__(self, *args: Any, tracker: TrialTracker, **kwargs: Any) -> None:
+        self.tracker = tracker
+        self._ending: dict[str, Any] = {}
+        super().__init__(*args, **kwargs)
+        if hasattr(self.oracle, "before_tell"):
+            self.oracle.before_tell = self._before_tell
+
+    def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
+        if self.tracker.refresh():
+            return  # budget already spent (a finished run re-run): nothing to do
+        super().search(*fit_args, **fit_kwargs)
+
+    def pre_create_trial(self) -> None:
+        super().pre_create_trial()
+        if self.tracker.refresh():
+            # KerasTuner's oracles stop on max_trials: make "no more trials" the answer.
+            self.oracle.max_trials = max(len(self.oracle.trials), 1)
+        self.tracker.before_create()
+
+    def on_trial_begin(self, trial) -> None:
+        super().on_trial_begin(trial)
+        self.tracker.begin(trial)
+
+    def on_epoch_begin(self, trial, model, epoch, logs=None) -> None:
+        super().on_epoch_begin(trial, model, epoch, logs)
+        self.tracker.epoch_begin(trial.trial_id)
+
+    def on_epoch_end(self, trial, model, epoch, logs=None) -> None:
+        super().on_epoch_end(trial, model, epoch, logs)
+        if self.tracker.epoch_end(trial, model, epoch, logs or {}):
+            model.stop_training = True
+
+    def on_trial_end(self, trial) -> None:
+        self._ending = attrs = self.tracker.attrs(trial)
+        live = getattr(self.oracle, "optuna_trial", lambda _id: None)(trial.trial_id)
+        number = live.number if live is not None else None
+        try:
+            super().on_trial_end(trial)  # the oracle ends the trial (Optuna: _before_tell)
+        finally:
+            ended = self.oracle.trials[trial.trial_id]
+            if ended.trial_id not in getattr(self.oracle, "_retry_queue", []):
+                self.tracker.end(ended, attrs, mirror=live is None, number=number)
+
+    def _before_tell(self, trial_id: str, live: optuna.Trial) -> None:
+        """Optuna-backed oracle hook: attrs on the live trial, timed like a mirrored one."""
+        attrs = self._ending
+        attrs[schema.T_WALL] = self.tracker.wall(trial_id)
+        for key, value in attrs.items():
+            live.set_user_attr(key, value)
+
+
+def tracked(tuner_cls: type[keras_tuner.Tuner]) -> type[keras_tuner.Tuner]:
+    """``tuner_cls`` with the benchmark's tracking hooks."""
+    return type(f"Tracked{tuner_cls.__name__}", (TrackingMixin, tuner_cls), {})

@@ -1,0 +1,58 @@
+"""The one interface every searcher implements.
+
+A searcher names a KerasTuner ``Tuner`` class and the keyword arguments that configure
+its oracle for a run. Everything else (the model, the data, the epoch budget, logging
+to TensorBoard and to the study store) is the same for all searchers and lives in
+``bench``, so that searchers are compared on identical terms.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import keras_tuner
+import optuna
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What a run asks of a searcher."""
+
+    seed: int
+    epochs_per_trial: int            # epochs of one full trial (Hyperband's max_epochs)
+    max_trials: int | None = None    # None: only the epoch budget / timeout ends the run
+    sampler: str | None = None       # Optuna-backed searchers: override the default
+    pruner: str | None = None
+    study: optuna.Study | None = None  # the run's study (Optuna-backed searchers decide in it)
+
+
+class Searcher(ABC):
+    """A named search algorithm behind KerasTuner's ``Tuner`` API."""
+
+    name: ClassVar[str]
+    backend: ClassVar[str]            # "keras_tuner" or "optuna"
+    summary: ClassVar[str]
+    parallel_workers: ClassVar[bool] = False  # can several processes share one study?
+
+    @abstractmethod
+    def tuner_class(self) -> type[keras_tuner.Tuner]:
+        """The KerasTuner tuner class to run."""
+
+    @abstractmethod
+    def tuner_kwargs(self, settings: SearchSettings) -> dict[str, Any]:
+        """Oracle arguments for one run (seed, trial limits, sampler...)."""
+
+    def study_components(self, settings: SearchSettings) -> tuple[
+            optuna.samplers.BaseSampler | None, optuna.pruners.BasePruner | None]:
+        """Sampler and pruner the run's study is created with (None: the study only records)."""
+        return None, None
+
+    def label(self, settings: SearchSettings) -> str:
+        """Name used in study names and reports (differs when options change the algorithm)."""
+        return self.name
+
+
+# KerasTuner needs a trial limit for some oracles; the epoch budget is what really ends
+# a benchmark run, so "no limit" is a number no run reaches.
+NO_TRIAL_LIMIT = 9999

@@ -1,0 +1,20 @@
+"""KerasTuner's BayesianOptimization (Gaussian process), unmodified in what it decides."""
+from __future__ import annotations
+
+from typing import Any
+
+import keras_tuner
+
+from searchers.base import NO_TRIAL_LIMIT, Searcher, SearchSettings
+
+
+class BayesianOptimization(Searcher):
+    name = "bayesian"
+    backend = "keras_tuner"
+    summary = "KerasTuner BayesianOptimization"
+
+    def tuner_class(self) -> type[keras_tuner.Tuner]:
+        return keras_tuner.BayesianOptimization
+
+    def tuner_kwargs(self, settings: SearchSettings) -> dict[str, Any]:
+        return dict(max_trials=settings.max_trials or NO_TRIAL_LIMIT, seed=settings.seed)

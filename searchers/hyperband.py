@@ -1,0 +1,26 @@
+"""KerasTuner's Hyperband, unmodified in what it decides.
+
+``max_epochs`` is the run's epochs per trial; brackets repeat until the epoch budget
+is spent (hyperband_iterations is set high), so partial trainings count as the epochs
+they ran.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import keras_tuner
+
+from searchers.base import NO_TRIAL_LIMIT, Searcher, SearchSettings
+
+
+class Hyperband(Searcher):
+    name = "hyperband"
+    backend = "keras_tuner"
+    summary = "KerasTuner Hyperband (factor 3)"
+
+    def tuner_class(self) -> type[keras_tuner.Tuner]:
+        return keras_tuner.Hyperband
+
+    def tuner_kwargs(self, settings: SearchSettings) -> dict[str, Any]:
+        return dict(max_epochs=settings.epochs_per_trial, factor=3,
+                    hyperband_iterations=NO_TRIAL_LIMIT, seed=settings.seed)

@@ -1,0 +1,45 @@
+"""The Optuna-backed searchers: one class, configured by sampler and pruner names."""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import keras_tuner
+
+from searchers.base import Searcher, SearchSettings
+from searchers.optuna_components import make_pruner, make_sampler
+from searchers.optuna_tuner import OptunaSearch
+
+
+class OptunaBacked(Searcher):
+    """KerasTuner's Tuner API with an Optuna study deciding; subclasses pick defaults."""
+
+    backend = "optuna"
+    parallel_workers = True
+    sampler: ClassVar[str] = "tpe"
+    pruner: ClassVar[str] = "none"
+
+    def tuner_class(self) -> type[keras_tuner.Tuner]:
+        return OptunaSearch
+
+    def tuner_kwargs(self, settings: SearchSettings) -> dict[str, Any]:
+        # The run owns the study (created with this sampler and pruner in bench.store),
+        # so that KerasTuner and Optuna searchers are stored the same way.
+        return dict(max_trials=settings.max_trials, seed=settings.seed, study=settings.study)
+
+    def study_components(self, settings: SearchSettings):
+        sampler, pruner = self._choices(settings)
+        return make_sampler(sampler, settings.seed), make_pruner(pruner, settings.epochs_per_trial)
+
+    def label(self, settings: SearchSettings) -> str:
+        sampler, pruner = self._choices(settings)
+        if (sampler, pruner) == (self.sampler, self.pruner):
+            return self.name
+        return f"optuna-{sampler}-{pruner}"
+
+    def _choices(self, settings: SearchSettings) -> tuple[str, str]:
+        return settings.sampler or self.sampler, settings.pruner or self.pruner
+
+
+class Optuna(OptunaBacked):
+    name = "optuna"
+    summary = "Optuna-backed tuner; choose --sampler and --pruner (default TPE, no pruning)"

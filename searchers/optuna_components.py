@@ -1,0 +1,55 @@
+"""Optuna samplers and pruners by name, for the CLI and the Optuna-backed searchers.
+
+Defaults are engineering choices for short trials (a handful of epochs, tens of
+trials); see RESULTS.md for the measurements behind them.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import optuna
+
+from bench.errors import UserError
+
+TPE_STARTUP_TRIALS = 5  # random trials before TPE models the space
+
+SamplerFactory = Callable[[int], optuna.samplers.BaseSampler]
+PrunerFactory = Callable[[int], optuna.pruners.BasePruner]
+
+
+def _gp(seed: int) -> optuna.samplers.BaseSampler:
+    try:
+        import torch  # noqa: F401 - Optuna's GPSampler runs on PyTorch
+    except ImportError as exc:
+        raise UserError("sampler 'gp' needs PyTorch: pip install torch (CPU build is enough)") from exc
+    return optuna.samplers.GPSampler(seed=seed)
+
+
+SAMPLERS: dict[str, SamplerFactory] = {
+    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed, n_startup_trials=TPE_STARTUP_TRIALS),
+    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+    "cmaes": lambda seed: optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False),
+    "gp": _gp,
+    "qmc": lambda seed: optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False),
+}
+
+# Pruners get the epochs of a full trial: the resource Hyperband / SHA divide up.
+PRUNERS: dict[str, PrunerFactory] = {
+    "none": lambda epochs: optuna.pruners.NopPruner(),
+    "median": lambda epochs: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1),
+    "sha": lambda epochs: optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3),
+    "hyperband": lambda epochs: optuna.pruners.HyperbandPruner(
+        min_resource=1, max_resource=epochs, reduction_factor=3),
+}
+
+
+def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
+    if name not in SAMPLERS:
+        raise UserError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")
+    return SAMPLERS[name](seed)
+
+
+def make_pruner(name: str, epochs_per_trial: int) -> optuna.pruners.BasePruner:
+    if name not in PRUNERS:
+        raise UserError(f"unknown pruner {name!r}; choose from {', '.join(PRUNERS)}")
+    return PRUNERS[name](epochs_per_trial)

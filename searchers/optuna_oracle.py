@@ -1,0 +1,255 @@
+"""A KerasTuner ``Oracle`` whose decisions come from an Optuna study.
+
+KerasTuner's split is kept: the oracle decides what to try, the tuner runs it. This
+oracle asks the study for each new trial (define-by-run over KerasTuner's space, so
+conditional scopes and hyperparameters that appear in a later build work), reports
+per-epoch values to it (pruning), and tells it the result. Everything else of
+KerasTuner (``search``, ``results_summary``, ``get_best_models``, resume, retries) comes
+along unchanged.
+
+Trial allocation: when ``max_trials`` is set, the oracle keeps exactly that many trial
+"tickets" (WAITING trials) in the study and a worker runs a trial only after taking a
+ticket atomically; several processes or machines sharing the study therefore run exactly
+``max_trials`` trials, never more. FAIL trials do not use up a ticket, so a trial lost
+to a crash is replaced on the next run.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+import keras_tuner
+import optuna
+from keras_tuner.src.engine import trial as trial_module
+from optuna.trial import TrialState
+
+from searchers.optuna_space import suggest
+
+_KT_ID = "kt_trial_id"
+_FIXED = "fixed_params"  # Optuna's own system attr for enqueued parameter values
+
+
+class _Heartbeat(threading.Thread):
+    """Records the running trial's heartbeat so a killed worker's trial can be failed."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, trial_id: int, interval: float):
+        super().__init__(daemon=True)
+        self._storage, self._trial_id, self._interval = storage, trial_id, interval
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._storage.record_heartbeat(self._trial_id)
+            except Exception:  # noqa: BLE001 - a missed beat must not kill training
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _direction(objective: Any) -> str:
+    return "maximize" if getattr(objective, "direction", "min") == "max" else "minimize"
+
+
+class OptunaOracle(keras_tuner.Oracle):
+    """KerasTuner oracle backed by an Optuna study (any sampler, any pruner).
+
+    Args:
+        objective, max_trials, seed, hyperparameters, allow_new_entries,
+        tune_new_entries, max_retries_per_trial, max_consecutive_failed_trials:
+            as for every KerasTuner oracle.
+        study: an existing ``optuna.Study``; or give ``storage`` and ``study_name``.
+        sampler, pruner: used when the oracle creates the study (default: TPE seeded
+            with ``seed``, no pruning).
+        storage: an Optuna storage or URL. Resume needs a persistent one (SQLite,
+            PostgreSQL, MySQL): a retried trial must still exist in the study.
+    """
+
+    def __init__(
+        self,
+        objective: Any = None,
+        max_trials: int | None = None,
+        *,
+        study: optuna.Study | None = None,
+        storage: str | optuna.storages.BaseStorage | None = None,
+        study_name: str | None = None,
+        sampler: optuna.samplers.BaseSampler | None = None,
+        pruner: optuna.pruners.BasePruner | None = None,
+        seed: int | None = None,
+        hyperparameters: keras_tuner.HyperParameters | None = None,
+        allow_new_entries: bool = True,
+        tune_new_entries: bool = True,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
+    ) -> None:
+        super().__init__(
+            objective=objective,
+            max_trials=max_trials,
+            hyperparameters=hyperparameters,
+            allow_new_entries=allow_new_entries,
+            tune_new_entries=tune_new_entries,
+            seed=seed,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+        )
+        if study is None:
+            study = optuna.create_study(
+                storage=storage,
+                study_name=study_name,
+                sampler=sampler or optuna.samplers.TPESampler(seed=seed),
+                pruner=pruner or optuna.pruners.NopPruner(),
+                direction=_direction(self.objective),
+                load_if_exists=True,
+            )
+        self.study = study
+        self._storage = study._storage  # the study's storage; Optuna exposes no public getter
+        self._study_id = self._storage.get_study_id_from_name(study.study_name)
+        self._live: dict[str, optuna.Trial] = {}          # KerasTuner trial id -> live trial
+        self._optuna_ids: dict[str, int] = {}              # persisted with the oracle state
+        self._pruned: set[str] = set()
+        self._heartbeats: dict[str, _Heartbeat] = {}
+        self._reported: dict[str, set[int]] = {}
+        # Called with (kt_trial_id, optuna_trial) just before the result is told, so a
+        # caller can attach user attrs while the trial still accepts them.
+        self.before_tell: Callable[[str, optuna.Trial], None] | None = None
+
+    # ---- what KerasTuner asks of an oracle ---------------------------------------
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        optuna.storages.fail_stale_trials(self.study)
+        otrial = self._take_trial()
+        if otrial is None:
+            return {"status": trial_module.TrialStatus.STOPPED, "values": None}
+        hps = keras_tuner.HyperParameters()
+        for hp in self.hyperparameters.space:
+            hps.merge([hp])
+            if hps.is_active(hp):  # only active hyperparameters are suggested
+                hps.values[hp.name] = suggest(otrial, hp)
+        self._start(trial_id, otrial)
+        return {"status": trial_module.TrialStatus.RUNNING, "values": hps.values}
+
+    def create_trial(self, tuner_id: str) -> keras_tuner.engine.trial.Trial:
+        trial = super().create_trial(tuner_id)
+        if trial.status == trial_module.TrialStatus.RUNNING and trial.trial_id not in self._live:
+            self._restart(trial)  # a trial KerasTuner retries (after a crash or an error)
+        return trial
+
+    def report(self, trial_id: str, value: float, step: int) -> bool:
+        """Report an intermediate objective value; True when the pruner says stop."""
+        otrial = self._live.get(trial_id)
+        if otrial is None or value is None:
+            return False
+        reported = self._reported.setdefault(trial_id, set())
+        if step in reported:
+            return False  # a second execution of the same epoch: the first value stays
+        reported.add(step)
+        otrial.report(float(value), step)
+        if otrial.should_prune():
+            self._pruned.add(trial_id)
+            return True
+        return False
+
+    def optuna_trial(self, trial_id: str) -> optuna.Trial | None:
+        """The live Optuna trial of a running KerasTuner trial (to set user attrs)."""
+        return self._live.get(trial_id)
+
+    def is_pruned(self, trial_id: str) -> bool:
+        return trial_id in self._pruned
+
+    def end_trial(self, trial: keras_tuner.engine.trial.Trial) -> None:
+        if trial.trial_id in self._pruned:
+            trial.status = trial_module.TrialStatus.STOPPED  # neither best nor a failure
+        try:
+            super().end_trial(trial)  # may raise after too many consecutive failures
+        finally:
+            kt_trial = self.trials[trial.trial_id]
+            if kt_trial.trial_id not in self._retry_queue:  # else KerasTuner runs it again
+                self._finish(kt_trial)
+
+    # ---- KerasTuner state (resume) ------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        state["optuna_trial_ids"] = dict(self._optuna_ids)
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        self._optuna_ids = dict(state.get("optuna_trial_ids", {}))
+
+    # ---- internals -----------------------------------------------------------------
+    def _take_trial(self) -> optuna.Trial | None:
+        if self.max_trials is None:
+            return self.study.ask()
+        self._top_up_tickets()
+        for waiting in self._storage.get_all_trials(self._study_id, deepcopy=False,
+                                                     states=(TrialState.WAITING,)):
+            try:
+                if self._storage.set_trial_state_values(waiting._trial_id, TrialState.RUNNING):
+                    return optuna.Trial(self.study, waiting._trial_id)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # another worker took it
+        return None
+
+    def _top_up_tickets(self) -> None:
+        trials = self._storage.get_all_trials(self._study_id, deepcopy=False)
+        used = sum(t.state != TrialState.FAIL for t in trials)
+        for _ in range(self.max_trials - used):
+            self.study.enqueue_trial({}, skip_if_exists=False)
+
+    def _start(self, trial_id: str, otrial: optuna.Trial) -> None:
+        otrial.set_user_attr(_KT_ID, trial_id)
+        self._live[trial_id] = otrial
+        self._optuna_ids[trial_id] = otrial._trial_id
+        interval = getattr(self._storage, "get_heartbeat_interval", lambda: None)()
+        if interval:
+            self._storage.record_heartbeat(otrial._trial_id)
+            beat = _Heartbeat(self._storage, otrial._trial_id, interval)
+            beat.start()
+            self._heartbeats[trial_id] = beat
+
+    def _restart(self, trial: keras_tuner.engine.trial.Trial) -> None:
+        """Give a retried KerasTuner trial a fresh Optuna trial with the same values.
+
+        The old Optuna trial belonged to a process that is gone (or raised): it is
+        failed if still open, so the study never holds two live copies of one trial.
+        """
+        old = self._optuna_ids.get(trial.trial_id)
+        if old is not None:
+            try:
+                self._storage.set_trial_state_values(old, TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass
+        new_id = self._storage.create_new_trial(self._study_id)
+        hps = trial.hyperparameters
+        fixed = {hp.name: hps.values[hp.name] for hp in hps.space
+                 if hp.name in hps.values and hps.is_active(hp)}
+        self._storage.set_trial_system_attr(new_id, _FIXED, fixed)
+        otrial = optuna.Trial(self.study, new_id)
+        for hp in hps.space:
+            if hp.name in fixed:
+                suggest(otrial, hp)  # records params + distributions from the fixed values
+        otrial.set_user_attr("retry_of", old)
+        self._start(trial.trial_id, otrial)
+
+    def _finish(self, kt_trial: keras_tuner.engine.trial.Trial) -> None:
+        otrial = self._live.pop(kt_trial.trial_id, None)
+        self._reported.pop(kt_trial.trial_id, None)
+        beat = self._heartbeats.pop(kt_trial.trial_id, None)
+        if beat:
+            beat.stop()
+        if otrial is None:
+            return
+        status = kt_trial.status
+        if self.before_tell is not None:
+            self.before_tell(kt_trial.trial_id, otrial)
+        try:
+            if status == trial_module.TrialStatus.COMPLETED:
+                self.study.tell(otrial, kt_trial.score)
+            elif status == trial_module.TrialStatus.STOPPED:
+                self.study.tell(otrial, state=TrialState.PRUNED)
+            else:
+                if kt_trial.message:
+                    otrial.set_user_attr("error", kt_trial.message.strip()[-2000:])
+                self.study.tell(otrial, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # failed meanwhile as stale (a very long pause): keep what the store has

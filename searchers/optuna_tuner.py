@@ -1,0 +1,99 @@
+"""``OptunaSearch``: a drop-in KerasTuner tuner whose search is driven by Optuna.
+
+    tuner = OptunaSearch(build_model, objective="val_loss", max_trials=20,
+                         sampler=optuna.samplers.TPESampler(seed=1),
+                         pruner=optuna.pruners.HyperbandPruner(),
+                         directory="kt", project_name="toon")
+    tuner.search(x, y, epochs=10, validation_data=(xv, yv))
+    best = tuner.get_best_models(1)[0]
+
+Everything a ``RandomSearch`` user calls works the same way. What it adds: any Optuna
+sampler and pruner, and an Optuna study in an SQL store (by default an SQLite file inside
+the project directory, so ``overwrite=False`` resumes; pass ``storage=`` a PostgreSQL or
+MySQL URL to share the study between workers and machines).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+import keras_tuner
+import optuna
+
+from searchers.optuna_oracle import OptunaOracle
+
+
+class OptunaSearch(keras_tuner.Tuner):
+    """KerasTuner ``Tuner`` with an :class:`OptunaOracle`; per-epoch pruning wired in.
+
+    KerasTuner 1.4 hands no per-epoch metric to its oracle, so ``on_epoch_end`` reports
+    the objective to the Optuna trial and stops training when the pruner says so. The
+    trial then ends PRUNED in the study and STOPPED in KerasTuner (never "best", never a
+    failure), and the search goes on.
+    """
+
+    def __init__(
+        self,
+        hypermodel: Any = None,
+        objective: Any = None,
+        max_trials: int | None = 10,
+        *,
+        sampler: optuna.samplers.BaseSampler | None = None,
+        pruner: optuna.pruners.BasePruner | None = None,
+        storage: str | optuna.storages.BaseStorage | None = None,
+        study_name: str | None = None,
+        study: optuna.Study | None = None,
+        seed: int | None = None,
+        hyperparameters: keras_tuner.HyperParameters | None = None,
+        tune_new_entries: bool = True,
+        allow_new_entries: bool = True,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
+        **kwargs: Any,
+    ) -> None:
+        directory = kwargs.get("directory") or "."
+        project_name = kwargs.get("project_name") or "untitled_project"
+        project_dir = os.path.join(directory, project_name)
+        if kwargs.pop("overwrite", False):
+            # KerasTuner would wipe the project after the oracle opened its store in it.
+            shutil.rmtree(project_dir, ignore_errors=True)
+            if storage is not None and study is None:
+                _delete_study_if_any(storage, study_name or project_name)
+        if storage is None and study is None:
+            os.makedirs(project_dir, exist_ok=True)
+            storage = "sqlite:///" + os.path.abspath(os.path.join(project_dir, "optuna.db"))
+        oracle = OptunaOracle(
+            objective=objective,
+            max_trials=max_trials,
+            study=study,
+            storage=storage,
+            study_name=study_name or project_name,
+            sampler=sampler,
+            pruner=pruner,
+            seed=seed,
+            hyperparameters=hyperparameters,
+            tune_new_entries=tune_new_entries,
+            allow_new_entries=allow_new_entries,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+        )
+        super().__init__(oracle=oracle, hypermodel=hypermodel, overwrite=False, **kwargs)
+
+    @property
+    def study(self) -> optuna.Study:
+        return self.oracle.study
+
+    def on_epoch_end(self, trial, model, epoch, logs=None):  # noqa: D401 - KerasTuner hook
+        super().on_epoch_end(trial, model, epoch, logs)
+        objective = self.oracle.objective
+        if logs and objective.has_value(logs):
+            if self.oracle.report(trial.trial_id, objective.get_value(logs), step=epoch + 1):
+                model.stop_training = True
+
+
+def _delete_study_if_any(storage: Any, name: str) -> None:
+    try:
+        optuna.delete_study(study_name=name, storage=storage)
+    except KeyError:
+        pass

@@ -1,0 +1,27 @@
+"""Searchers by name. Adding a searcher: one new module, one line below."""
+from __future__ import annotations
+
+from bench.errors import UserError
+from searchers.base import Searcher
+from searchers.bayesian import BayesianOptimization
+from searchers.bohb import BOHB
+from searchers.hyperband import Hyperband
+from searchers.optuna_backed import Optuna
+from searchers.random_search import RandomSearch
+from searchers.tpe import TPE
+
+SEARCHERS: dict[str, Searcher] = {s.name: s for s in (
+    RandomSearch(),
+    Hyperband(),
+    BayesianOptimization(),
+    TPE(),
+    BOHB(),
+    Optuna(),
+)}
+
+
+def get_searcher(name: str) -> Searcher:
+    try:
+        return SEARCHERS[name]
+    except KeyError:
+        raise UserError(f"unknown searcher {name!r}; choose from {', '.join(SEARCHERS)}") from None

@@ -1,0 +1,241 @@
+"""RESULTS.md from a small hand-built study store: figures checked against the store."""
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState, create_trial
+
+from bench import schema
+from bench.errors import UserError
+from bench.report import write_report
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+DATASET = "toon"
+BUDGET = 30
+SEARCHERS = {"random": "keras_tuner", "hyperband": "keras_tuner", "tpe": "optuna"}
+OFFSET = {"random": 0.30, "hyperband": 0.20, "tpe": 0.05}  # tpe finds good configs sooner
+DISTS = {
+    "conv_1_filters": IntDistribution(4, 16, step=4),
+    "dropout_1_rate": FloatDistribution(0.0, 0.9, step=0.1),
+    "learning_rate": CategoricalDistribution([1e-2, 1e-3, 1e-4]),
+}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _study(url: str, name: str, bench: dict, retrain: dict | None = None) -> optuna.Study:
+    study = optuna.create_study(storage=url, study_name=name, direction=schema.DIRECTION)
+    study.set_user_attr(schema.STUDY_BENCH, bench)
+    if retrain is not None:
+        study.set_user_attr(schema.STUDY_RETRAIN, retrain)
+    return study
+
+
+def _add_search(url: str, searcher: str, seed: int, n_trials: int = 7,
+                retrain: bool = True) -> None:
+    rng = np.random.default_rng(100 * seed + len(searcher))
+    bench = dict(kind=schema.KIND_SEARCH, searcher=searcher, seed=seed, dataset=DATASET,
+                 budget_epochs=BUDGET, backend=SEARCHERS[searcher])
+    acc = 0.90 + 0.01 * seed + (OFFSET["random"] - OFFSET[searcher]) / 10
+    study = _study(url, schema.study_name(DATASET, searcher, seed), bench,
+                   dict(test_accuracy=acc, test_loss=0.1 + OFFSET[searcher], params={"lr": 0.01},
+                        n_params=10000 + 1000 * seed, epochs=5) if retrain else None)
+    for i in range(n_trials):
+        params = {"conv_1_filters": int(rng.choice([4, 8, 12, 16])),
+                  "dropout_1_rate": round(float(rng.integers(0, 10)) / 10, 1),
+                  "learning_rate": float(rng.choice([1e-2, 1e-3, 1e-4]))}
+        loss = round(OFFSET[searcher] + params["dropout_1_rate"] + 0.1 * rng.random(), 4)
+        state = {2: TrialState.PRUNED, 5: TrialState.FAIL}.get(i, TrialState.COMPLETE)
+        epochs = {TrialState.PRUNED: 2, TrialState.FAIL: 1}.get(state, 5)
+        fit = round(1.0 + rng.random(), 3)
+        attrs = {schema.T_EPOCHS: epochs, schema.T_FIT: fit,
+                 schema.T_WALL: round(fit + (0.2 if SEARCHERS[searcher] == "optuna" else 0.6)
+                                      + 0.1 * rng.random(), 3),
+                 schema.T_VAL_ACC: round(1.0 - loss / 2, 4)}
+        inter = {e: loss + 0.05 * (epochs - e) for e in range(1, epochs + 1)}
+        study.add_trial(create_trial(
+            state=state, value=loss if state == TrialState.COMPLETE else None, params=params,
+            distributions=DISTS, user_attrs=attrs,
+            intermediate_values=inter if state != TrialState.FAIL else {}))
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'studies.db'}"
+    for searcher in SEARCHERS:
+        for seed in (0, 1):
+            _add_search(url, searcher, seed)
+    for seed in (0, 1):
+        _study(url, f"{DATASET}-baseline-s{seed}",
+               dict(kind=schema.KIND_BASELINE, dataset=DATASET, seed=seed),
+               dict(test_accuracy=0.93 + 0.01 * seed, test_loss=0.24, n_params=14620, params={}))
+    _study(url, f"{DATASET}-compare",
+           dict(kind=schema.KIND_COMPARE, dataset=DATASET, command="bench compare --preset tiny",
+                wall_seconds=123.4, machine={"cpu": "test"}, versions={"optuna": "5.0.0"},
+                searchers=list(SEARCHERS), seeds=[0, 1], budget_epochs=BUDGET, preset="tiny"))
+    return url
+
+
+@pytest.fixture(scope="module")
+def report(store, tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("report") / "RESULTS.md"
+    path = write_report(store, out, out.parent / "results")
+    return path, path.read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------- independent figures
+def _runs(url: str) -> dict[str, list[list]]:
+    """searcher -> per seed, its trials in the order they were added."""
+    runs: dict[str, list[list]] = {}
+    for s in sorted(optuna.get_all_study_summaries(url, include_best_trial=False),
+                    key=lambda s: s.study_name):
+        bench = s.user_attrs[schema.STUDY_BENCH]
+        if bench["kind"] == schema.KIND_SEARCH:
+            trials = optuna.load_study(study_name=s.study_name, storage=url).trials
+            runs.setdefault(bench["searcher"], []).append(sorted(trials, key=lambda t: t.number))
+    return runs
+
+
+def _best(trials) -> optuna.trial.FrozenTrial:
+    return min((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+
+
+def _epochs_to(trials, target: float) -> float:
+    used, best = 0, math.inf
+    for t in trials:
+        used += t.user_attrs[schema.T_EPOCHS]
+        if t.state == TrialState.COMPLETE:
+            best = min(best, t.value)
+        if best <= target:
+            return used
+    return math.inf
+
+
+def _table_after(md: str, heading: str) -> list[list[str]]:
+    """Cells of the first table below ``heading`` (header row included)."""
+    lines = md[md.index(heading):].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split(" | ")])
+    return [rows[0]] + rows[2:]
+
+
+def _first_float(cell: str) -> float:
+    return float(re.match(r"-?[0-9.]+", cell).group())
+
+
+# ---------------------------------------------------------------- tests
+def test_search_table_matches_store(store, report):
+    _, md = report
+    runs = _runs(store)
+    header, *rows = _table_after(md, "### Search")
+    table = {r[0]: dict(zip(header, r)) for r in rows}
+    assert sorted(table) == sorted(SEARCHERS)
+    target = statistics.median(_best(t).value for t in runs["random"])
+    assert f"**{target:.4f}**" in md
+    for searcher, seeds in runs.items():
+        row = table[searcher]
+        assert row["seeds"] == "2"
+        assert row["backend"] == SEARCHERS[searcher]
+        bests = [_best(t).value for t in seeds]
+        assert _first_float(row["best val_loss"]) == pytest.approx(statistics.median(bests),
+                                                                   abs=5e-5)
+        assert f"[{min(bests):.4f}–{max(bests):.4f}]" in row["best val_loss"]
+        accs = [_best(t).user_attrs[schema.T_VAL_ACC] for t in seeds]
+        assert _first_float(row["val_accuracy of best"]) == pytest.approx(
+            statistics.median(accs), abs=5e-5)
+        counts = [sum(t.state == s for tr in seeds for t in tr)
+                  for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)]
+        assert row["complete / pruned / failed"] == " / ".join(map(str, counts))
+        overhead = statistics.median(t.user_attrs[schema.T_WALL] - t.user_attrs[schema.T_FIT]
+                                     for tr in seeds for t in tr)
+        assert float(row["overhead s/trial"]) == pytest.approx(overhead, abs=5e-4)
+        assert float(row["budget epochs"]) == BUDGET
+        used = statistics.median(sum(t.user_attrs[schema.T_EPOCHS] for t in tr) for tr in seeds)
+        assert float(row["epochs used"]) == used
+        reach = statistics.median(_epochs_to(tr, target) for tr in seeds)
+        if math.isinf(reach):
+            assert row["epochs to target"] == "not reached"
+        else:
+            assert float(row["epochs to target"]) == reach
+        assert row["seeds reaching target"] == (
+            f"{sum(math.isfinite(_epochs_to(tr, target)) for tr in seeds)}/2")
+
+
+def test_plots_exist_and_are_png(report):
+    path, md = report
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert sorted(links) == ["results/toon_anytime.png", "results/toon_importance.png"]
+    for link in links:
+        png = path.parent / link
+        assert png.read_bytes()[:8] == PNG_MAGIC
+        assert png.stat().st_size > 1000
+
+
+def test_retrain_baseline_importances_targets_provenance(report):
+    _, md = report
+    header, *rows = _table_after(md, "### Retrained best configurations")
+    table = {r[0]: dict(zip(header, r)) for r in rows}
+    assert list(table) == ["baseline", "hyperband", "random", "tpe"]
+    assert float(table["baseline"]["test accuracy"]) == pytest.approx(0.935)
+    assert table["baseline"]["parameters"] == "14620"
+    assert table["tpe"]["parameters"] == "10500"
+    header, *rows = _table_after(md, "### Hyperparameter importances")
+    assert sorted(r[0] for r in rows) == sorted(DISTS)
+    assert sum(float(r[1]) for r in rows) == pytest.approx(1.0, abs=2e-3)
+    assert "30 pooled COMPLETE trials" in md
+    header, *rows = _table_after(md, "### Targets")
+    status = [r[1] for r in rows]
+    assert status[2] == "NOT MEASURED"
+    assert status[0] in ("MET", "NOT MET") and status[1] == "MET"  # 0.2 vs 0.6 s overhead
+    assert "bench compare --preset tiny" in md and "123.4 s" in md and "optuna 5.0.0" in md
+
+
+def test_markdown_is_deterministic(store, report, tmp_path):
+    path, md = report
+    again = write_report(store, path, path.parent / "results").read_text(encoding="utf-8")
+    assert again == md
+
+
+def test_empty_store_is_a_user_error(tmp_path):
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    optuna.create_study(storage=url, study_name="not-a-benchmark")  # no bench attr
+    with pytest.raises(UserError, match="no benchmark studies in"):
+        write_report(url, tmp_path / "RESULTS.md", tmp_path / "results")
+    with pytest.raises(UserError, match="does not exist"):
+        write_report(f"sqlite:///{tmp_path / 'missing.db'}", tmp_path / "R.md")
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_small_store_guards_and_extra_sections(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    _add_search(url, "tpe", 0, n_trials=2, retrain=False)   # 2 COMPLETE trials, no random
+    _study(url, f"{DATASET}-throughput",
+           dict(kind=schema.KIND_THROUGHPUT, dataset=DATASET, bare_images_per_s=100.0,
+                trial_images_per_s=97.0, ratio=0.97, command="bench throughput",
+                batch_size=64))
+    _study(url, f"{DATASET}-memory",
+           dict(kind="memory", dataset=DATASET, trials=3, peak_rss_mb=[500, 510, 512],
+                command="bench memory"))
+    _study(url, f"{DATASET}-scaling",
+           dict(kind="scaling", dataset=DATASET, workers={"1": 60.0, "2": 110.0}, ratio=1.83,
+                command="bench scaling"))
+    md = write_report(url, tmp_path / "out" / "RESULTS.md",
+                      tmp_path / "plots").read_text(encoding="utf-8")
+    assert "Retrained" not in md
+    assert "Not computed: 2 COMPLETE trials" in md
+    assert "](../plots/toon_anytime.png)" in md
+    header, *rows = _table_after(md, "### Targets")
+    assert [r[1] for r in rows] == ["NOT MEASURED", "NOT MEASURED", "MET"]
+    assert "ratio 0.970" in md
+    assert "max 512.0 MB" in md and "| 2 | 110.0 |" in md and "bench scaling" in md
