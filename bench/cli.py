@@ -152,11 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=DEFAULT_STORAGE)
     p.set_defaults(func=cmd_throughput)
 
-    try:
-        from bench.import_kt import add_cli
-        add_cli(sub)
-    except ImportError:
-        pass
+    from bench.import_kt import add_cli
+    add_cli(sub)
     return parser
 
 

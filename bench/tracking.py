@@ -153,8 +153,9 @@ class TrialTracker:
         if value is not None and (self.best is None or value < self.best):
             self.best = value
         if self.tb:
-            final = {self.objective: value if value is not None else float("nan"),
-                     "epochs_trained": float(run.epochs)}
+            final = {"epochs_trained": float(run.epochs)}
+            if value is not None:  # pruned / failed trials leave the objective cell blank
+                final[self.objective] = value
             if schema.T_VAL_ACC in attrs:
                 final["val_accuracy"] = attrs[schema.T_VAL_ACC]
             self.tb.end_trial(self._tb_id(trial), state.name, final)

@@ -26,17 +26,22 @@ class HP:
         return getattr(hp, self.kind)(self.name, **self.kwargs)
 
 
+# KerasTuner counts grid points with float floor division: 0.9 // 0.1 == 8.0, so a
+# 0.0..0.9 step 0.1 Float never yields 0.9 in KerasTuner while Optuna's grid has it.
+# A hair above 0.9 gives both libraries the same ten values 0.0, 0.1, ..., 0.9.
+_TOP_DROPOUT = 0.9 + 1e-9
+
 SEARCH_SPACE: tuple[HP, ...] = (
     HP("conv_1_filters", "Int", dict(min_value=4, max_value=16, step=4)),
     HP("conv_1_kernel_size", "Choice", dict(values=[3, 5])),
     HP("pool_1_size", "Int", dict(min_value=2, max_value=4, step=1)),
     HP("pool_2_size", "Int", dict(min_value=1, max_value=4, step=1)),
-    HP("dropout_1_rate", "Float", dict(min_value=0.0, max_value=0.9, step=0.1)),
+    HP("dropout_1_rate", "Float", dict(min_value=0.0, max_value=_TOP_DROPOUT, step=0.1)),
     HP("conv_2_filters", "Int", dict(min_value=4, max_value=20, step=4)),
     HP("conv_2_kernel_size", "Choice", dict(values=[3, 5])),
     HP("pool_3_size", "Int", dict(min_value=2, max_value=4, step=1)),
     HP("pool_4_size", "Int", dict(min_value=1, max_value=4, step=1)),
-    HP("dropout_2_rate", "Float", dict(min_value=0.0, max_value=0.9, step=0.1)),
+    HP("dropout_2_rate", "Float", dict(min_value=0.0, max_value=_TOP_DROPOUT, step=0.1)),
     HP("learning_rate", "Choice", dict(values=[1e-2, 1e-3, 1e-4])),
 )
 

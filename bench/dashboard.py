@@ -1,0 +1,44 @@
+"""``python -m bench dashboard``: optuna-dashboard on the study store.
+
+optuna-dashboard has no authentication and exposes write endpoints (rename, delete a
+study), so it binds to 127.0.0.1 unless the user asks for another address.
+"""
+from __future__ import annotations
+
+import errno
+import sys
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from bench.errors import UserError
+from bench.store import open_storage
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+        pass
+
+
+def serve(storage_url: str, host: str = "127.0.0.1", port: int = 8080) -> int:
+    """Serve until interrupted; a taken port is one clear line, not a traceback."""
+    import optuna_dashboard
+
+    storage = open_storage(storage_url)
+    try:
+        httpd = make_server(host, port, optuna_dashboard.wsgi(storage), handler_class=_QuietHandler)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise UserError(f"port {port} on {host} is already in use; pick another with --port") from None
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    print(f"optuna-dashboard for {storage_url} on http://{shown}:{httpd.server_port}/ "
+          "(Ctrl-C to stop)", flush=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print("warning: the dashboard has no login and can delete studies; "
+              f"it is reachable from other machines via {host}", file=sys.stderr, flush=True)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        httpd.server_close()
+    return 0
