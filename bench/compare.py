@@ -1,0 +1,97 @@
+"""``python -m bench compare``: every searcher x seed on one space, split and budget.
+
+Runs are sequential in one process (a fair share of the 2 cores for each), each resumable:
+re-running the same compare skips what the store already holds. Afterwards each study's
+best configuration is retrained on train+val and tested, next to the seed's baseline.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from typing import Callable
+
+import optuna
+from optuna.trial import TrialState
+
+from bench import schema, store
+from bench.errors import UserError
+from bench.runner import RunConfig, format_summary, machine, run_search, versions
+from searchers.registry import get_searcher
+
+
+def run_compare(args: argparse.Namespace, searchers: list[str], seeds: list[int],
+                make_config: Callable[[str, int], RunConfig]) -> int:
+    if not searchers:
+        raise UserError("--searchers is empty")
+    if args.seeds <= 0:
+        raise UserError(f"--seeds must be > 0 (got {args.seeds})")
+    for name in searchers:
+        get_searcher(name)  # unknown names fail before any work starts
+    started = time.monotonic()
+    summaries = []
+    for seed in seeds:  # seed-major: a cut-short compare still has every searcher
+        for name in searchers:
+            summary = run_search(make_config(name, seed))
+            print(format_summary(summary), flush=True)
+            summaries.append(summary)
+    cfg = make_config(searchers[0], seeds[0]).resolved()
+    if not args.no_retrain:
+        _retrain_all(cfg, [s.study_name for s in summaries], seeds)
+    storage = store.open_storage(cfg.storage)
+    dataset = optuna.load_study(study_name=summaries[0].study_name, storage=storage).user_attrs[
+        schema.STUDY_BENCH]["dataset"]
+    meta = optuna.create_study(storage=storage, study_name=f"{dataset}-compare", load_if_exists=True)
+    meta.set_user_attr(schema.STUDY_BENCH, {
+        "kind": schema.KIND_COMPARE, "dataset": dataset,
+        "command": "python -m bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "wall_seconds": round(time.monotonic() - started, 1), "machine": machine(),
+        "versions": versions(), "searchers": searchers, "seeds": seeds,
+        "budget_epochs": cfg.budget_epochs, "epochs_per_trial": cfg.epochs_per_trial,
+        "preset": cfg.preset, "image_size": list(cfg.image_size or ()),
+    })
+    print(f"compare done in {time.monotonic() - started:.0f}s: "
+          f"{len(summaries)} runs in {cfg.storage}")
+    if args.report:
+        from bench.report import write_report
+        print(f"wrote {write_report(cfg.storage)}")
+    return 0
+
+
+def _retrain_all(cfg: RunConfig, study_names: list[str], seeds: list[int]) -> None:
+    """Best configuration of each study, and the baseline per seed, on the test split."""
+    from bench.data import load_dataset
+    from bench.retrain import baseline_epochs, epochs_to_best, retrain
+
+    storage = store.open_storage(cfg.storage)
+    data = load_dataset(cfg.dataset, image_size=cfg.image_size, seed=cfg.data_seed)
+    for name in study_names:
+        study = optuna.load_study(study_name=name, storage=storage)
+        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        if not done:
+            continue
+        best = min(done, key=lambda t: t.value)
+        old = study.user_attrs.get(schema.STUDY_RETRAIN)
+        if old and old.get("trial") == best.number:
+            continue
+        seed = study.user_attrs[schema.STUDY_BENCH]["seed"]
+        result = retrain(data, best.params, epochs_to_best(best, cfg.epochs_per_trial), seed,
+                         cfg.batch_size)
+        study.set_user_attr(schema.STUDY_RETRAIN, {**result, "trial": best.number,
+                                                   "val_loss": best.value})
+        print(f"retrained {name} trial #{best.number}: test accuracy "
+              f"{result['test_accuracy']:.4f}, loss {result['test_loss']:.4f}, "
+              f"{result['n_params']} params", flush=True)
+    for seed in seeds:
+        name = f"{data.name}-baseline-s{seed}"
+        study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True)
+        if schema.STUDY_RETRAIN in study.user_attrs:
+            continue
+        epochs, val_loss = baseline_epochs(data, cfg.epochs_per_trial, seed, cfg.batch_size)
+        result = retrain(data, None, epochs, seed, cfg.batch_size)
+        study.set_user_attr(schema.STUDY_BENCH, {"kind": schema.KIND_BASELINE, "dataset": data.name,
+                                                 "seed": seed, "val_loss": val_loss})
+        study.set_user_attr(schema.STUDY_RETRAIN, result)
+        print(f"baseline s{seed}: test accuracy {result['test_accuracy']:.4f}, "
+              f"loss {result['test_loss']:.4f}, {result['n_params']} params", flush=True)
