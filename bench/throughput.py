@@ -1,0 +1,110 @@
+"""``python -m bench throughput``: images/s inside a trial vs a bare ``model.fit``.
+
+Same model (the space's default configuration), same data, same batch size, measured
+alternately in one process; the first epoch of every fit (tf.function tracing) is left
+out of both. The trial side runs the Optuna-backed tuner with the benchmark's tracking
+(SQLite store, TensorBoard, per-epoch reports), i.e. everything a real trial pays for.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import schema, store
+from bench.errors import UserError
+
+
+def _bare_epoch_seconds(data, build, epochs: int, batch_size: int) -> list[float]:
+    import keras
+    import keras_tuner
+
+    keras.backend.clear_session()
+    model = build(keras_tuner.HyperParameters())
+    stamps: list[float] = []
+    timer = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda e, logs: stamps.append(time.perf_counter()),
+        on_epoch_end=lambda e, logs: stamps.append(time.perf_counter()))
+    model.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
+              epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[timer])
+    return [stamps[i + 1] - stamps[i] for i in range(0, len(stamps), 2)][1:]
+
+
+def _trial_epoch_seconds(data, build, epochs: int, batch_size: int, workdir: Path,
+                         repeat: int) -> list[float]:
+    import keras_tuner
+
+    from bench.tblog import HParamsLogger
+    from bench.tracking import Budget, TrialTracker, tracked
+    from models import space_hyperparameters
+    from searchers.optuna_tuner import OptunaSearch
+
+    stamps: list[float] = []
+
+    class Timed(tracked(OptunaSearch)):
+        def on_epoch_begin(self, trial, model, epoch, logs=None):
+            stamps.append(time.perf_counter())
+            super().on_epoch_begin(trial, model, epoch, logs)
+
+        def on_epoch_end(self, trial, model, epoch, logs=None):
+            super().on_epoch_end(trial, model, epoch, logs)
+            stamps.append(time.perf_counter())
+
+    import optuna
+
+    storage = store.open_storage(f"sqlite:///{workdir / 'throughput.db'}")
+    study = optuna.create_study(storage=storage, study_name=f"t{repeat}")
+    tb = HParamsLogger(workdir / f"tb{repeat}", space_hyperparameters())
+    tracker = TrialTracker(study, Budget(10**6), label="throughput", seed=0, dataset=data.name,
+                           tb=tb, printer=lambda line: None)
+    fixed = keras_tuner.HyperParameters()
+    for hp in space_hyperparameters().space:  # every value at its default: the bare model
+        fixed.Fixed(hp.name, hp.default)
+    tuner = Timed(hypermodel=build, objective="val_loss", max_trials=1, study=study,
+                  directory=str(workdir / "kt"), project_name=f"p{repeat}", tracker=tracker,
+                  hyperparameters=fixed, tune_new_entries=False)
+    tuner.search(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
+                 epochs=epochs, batch_size=batch_size, verbose=0)
+    tb.close()
+    return [stamps[i + 1] - stamps[i] for i in range(0, len(stamps), 2)][1:]
+
+
+def run_throughput(args: argparse.Namespace) -> int:
+    if args.epochs < 2 or args.repeats < 1 or args.batch_size < 1:
+        raise UserError("--epochs must be >= 2, --repeats and --batch-size >= 1")
+    storage = store.open_storage(args.storage)
+    from bench.data import load_dataset
+    from bench.runner import machine, versions
+    from models import make_build_model
+
+    data = load_dataset(args.dataset, image_size=args.image_size)
+    build = make_build_model(data.input_shape, data.num_classes)
+    n = len(data.y_train)
+    bare: list[float] = []
+    trial: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.repeats):  # alternate, so drift hits both sides alike
+            bare += _bare_epoch_seconds(data, build, args.epochs, args.batch_size)
+            trial += _trial_epoch_seconds(data, build, args.epochs, args.batch_size, Path(tmp), r)
+    bare_ips = n / statistics.median(bare)
+    trial_ips = n / statistics.median(trial)
+    result = {
+        "kind": schema.KIND_THROUGHPUT, "dataset": data.name,
+        "image_size": list(data.input_shape[:2]), "batch_size": args.batch_size,
+        "epochs": args.epochs, "repeats": args.repeats, "train_images": n,
+        "bare_images_per_s": round(bare_ips, 1), "trial_images_per_s": round(trial_ips, 1),
+        "ratio": round(trial_ips / bare_ips, 4),
+        "command": "python -m bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "machine": machine(), "versions": versions(),
+    }
+    import optuna
+    meta = optuna.create_study(storage=storage, study_name=f"{data.name}-throughput",
+                               load_if_exists=True)
+    meta.set_user_attr(schema.STUDY_BENCH, result)
+    print(f"bare model.fit: {bare_ips:.0f} images/s | inside a trial: {trial_ips:.0f} images/s "
+          f"| ratio {trial_ips / bare_ips:.3f} (target >= 0.95)")
+    return 0
