@@ -97,6 +97,16 @@ def cmd_throughput(args: argparse.Namespace) -> int:
     return run_throughput(args)
 
 
+def cmd_memory(args: argparse.Namespace) -> int:
+    from bench.memory import run_memory
+    return run_memory(args)
+
+
+def cmd_scaling(args: argparse.Namespace) -> int:
+    from bench.scaling import run_scaling
+    return run_scaling(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from searchers.registry import SEARCHERS
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -152,6 +162,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=DEFAULT_STORAGE)
     p.set_defaults(func=cmd_throughput)
 
+    p = sub.add_parser("memory", help="peak RSS over many trials in one process")
+    p.add_argument("--trials", type=int, default=100)
+    p.add_argument("--dataset", default="toon")
+    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.set_defaults(func=cmd_memory)
+
+    p = sub.add_parser("scaling", help="trials per hour with 1 and N workers on a shared store")
+    p.add_argument("--storage", required=True, help="postgresql://... or mysql+pymysql://...")
+    p.add_argument("--result-storage", default=DEFAULT_STORAGE,
+                   help="where the measurement is recorded for the report")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--trials", type=int, default=12)
+    p.add_argument("--preset", default="standard")
+    p.add_argument("--dataset", default="toon")
+    p.set_defaults(func=cmd_scaling)
+
     from bench.import_kt import add_cli
     add_cli(sub)
     return parser
@@ -176,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_libraries()
     parser = build_parser()
     args = parser.parse_args(argv)
+    args._argv = list(sys.argv[1:] if argv is None else argv)  # workers re-run the same command
     try:
         return int(args.func(args) or 0)
     except (UserError, RunError) as exc:

@@ -107,62 +107,99 @@ def bench_attrs(cfg: RunConfig, label: str, backend: str, data: Any) -> dict[str
     }
 
 
-def run_search(cfg: RunConfig, printer: Callable[[str], None] = print) -> RunSummary:
-    """Run (or resume) one search and return its summary. Raises UserError / RunError."""
+@dataclass
+class Prepared:
+    """A run's study, data and searcher, ready to search (or to hand to workers)."""
+
+    cfg: RunConfig
+    searcher: Any
+    settings: SearchSettings
+    label: str
+    study_name: str
+    study: Any
+    data: Any
+    run_dir: Path
+
+    def refresh(self, wall: float = 0.0) -> "RunSummary":
+        return _summary(self.cfg, self.study_name, self.label, self.study, self.run_dir, wall)
+
+
+def prepare_study(cfg: RunConfig) -> Prepared:
+    """Validate the run, open the store, load the data, create or reopen the study."""
     cfg = cfg.resolved()
     searcher = get_searcher(cfg.searcher)
-    if cfg.sampler or cfg.pruner:
-        if searcher.backend != "optuna":
-            raise UserError(f"--sampler/--pruner apply to Optuna-backed searchers, not {cfg.searcher!r}")
+    if (cfg.sampler or cfg.pruner) and searcher.backend != "optuna":
+        raise UserError(f"--sampler/--pruner apply to Optuna-backed searchers, not {cfg.searcher!r}")
     storage = store.open_storage(cfg.storage)  # fail fast, before loading data or Keras
-
-    import keras
-    import keras_tuner
-
     from bench.data import load_dataset
-    from bench.tblog import HParamsLogger
-    from bench.tracking import Budget, TrialTracker, tracked
-    from models import make_build_model, space_hyperparameters
 
     data = load_dataset(cfg.dataset, image_size=cfg.image_size, seed=cfg.data_seed)
-    settings = SearchSettings(seed=cfg.seed, epochs_per_trial=cfg.epochs_per_trial,
+    # Workers of one study sample with different seeds, or they would propose alike.
+    sampler_seed = cfg.seed + 7919 * int(cfg.worker.lstrip("w") or 0) if cfg.worker else cfg.seed
+    settings = SearchSettings(seed=sampler_seed, epochs_per_trial=cfg.epochs_per_trial,
                               max_trials=cfg.max_trials, sampler=cfg.sampler, pruner=cfg.pruner)
     label = searcher.label(settings)
     name = cfg.study or schema.study_name(data.name, label, cfg.seed)
     sampler, pruner = searcher.study_components(settings)
-    attrs = bench_attrs(cfg, label, searcher.backend, data)
-    study = store.open_study(storage, name, attrs, sampler=sampler, pruner=pruner)
+    study = store.open_study(storage, name, bench_attrs(cfg, label, searcher.backend, data),
+                             sampler=sampler, pruner=pruner)
     study.set_user_attr(schema.STUDY_BENCH, {**study.user_attrs[schema.STUDY_BENCH],
                                              "budget_epochs": cfg.budget_epochs})
-    settings = replace(settings, study=study)
+    if searcher.backend == "optuna" and cfg.max_trials and not cfg.worker:
+        from searchers.optuna_oracle import top_up_tickets
+        top_up_tickets(study, cfg.max_trials)
+    return Prepared(cfg, searcher, replace(settings, study=study), label, name, study, data,
+                    Path(cfg.logdir) / name)
 
-    run_dir = Path(cfg.logdir) / name
-    kt_dir = run_dir / "kt"
+
+def _limit_threads() -> None:
+    """A worker of N uses its share of the cores (set by ``--workers``)."""
+    threads = int(os.environ.get("BENCH_THREADS", "0"))
+    if threads:
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def run_search(cfg: RunConfig, printer: Callable[[str], None] = print) -> RunSummary:
+    """Run (or resume) one search and return its summary. Raises UserError / RunError."""
+    p = prepare_study(cfg)
+    cfg, searcher, data, name, label, study = p.cfg, p.searcher, p.data, p.study_name, p.label, p.study
+    _limit_threads()
+    import keras
+
+    from bench.tblog import HParamsLogger
+    from bench.tracking import Budget, TrialTracker, tracked
+    from models import make_build_model, space_hyperparameters
+
+    kt_dir = p.run_dir / "kt"
     project = f"worker-{cfg.worker}" if cfg.worker else "main"
     if searcher.backend != "optuna" and study.trials and not (kt_dir / project / "oracle.json").exists():
         raise UserError(f"study {name!r} already has {len(study.trials)} trials but its KerasTuner "
                         f"project {kt_dir / project} is missing: a KerasTuner searcher cannot "
                         "resume without it (use another --study)")
 
-    keras.utils.set_random_seed(cfg.seed)
+    keras.utils.set_random_seed(p.settings.seed)
     deadline = time.monotonic() + cfg.timeout if cfg.timeout else None
-    tb = HParamsLogger(run_dir, space_hyperparameters())
+    tb = HParamsLogger(p.run_dir, space_hyperparameters())
     tracker = TrialTracker(study, Budget(cfg.budget_epochs, deadline), label=label, seed=cfg.seed,
                            dataset=data.name, tb=tb, worker=cfg.worker, printer=printer)
     factory = cfg.build_model_factory or make_build_model
     tuner = tracked(searcher.tuner_class())(
         hypermodel=factory(data.input_shape, data.num_classes),
         objective=schema.OBJECTIVE, directory=str(kt_dir), project_name=project,
-        overwrite=False, tracker=tracker, **searcher.tuner_kwargs(settings))
+        overwrite=False, tracker=tracker, **searcher.tuner_kwargs(p.settings))
+    if cfg.worker and hasattr(tuner.oracle, "manage_tickets"):
+        tuner.oracle.manage_tickets = False  # the launching process issued them once
     callbacks = [keras.callbacks.TerminateOnNaN()]
     preset = get_preset(cfg.preset)
     if preset.patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=schema.OBJECTIVE,
                                                        patience=preset.patience))
     started = time.monotonic()
-    printer(f"[{label} s{cfg.seed}] study {name!r} in {cfg.storage} | data {data.name} "
-            f"{data.input_shape[0]}x{data.input_shape[1]} train/val/test "
-            f"{len(data.y_train)}/{len(data.y_val)}/{len(data.y_test)} | budget "
+    printer(f"[{label} s{cfg.seed}{' ' + cfg.worker if cfg.worker else ''}] study {name!r} in "
+            f"{cfg.storage} | data {data.name} {data.input_shape[0]}x{data.input_shape[1]} "
+            f"train/val/test {len(data.y_train)}/{len(data.y_val)}/{len(data.y_test)} | budget "
             f"{cfg.budget_epochs} epochs ({tracker.used_at_start} used before), "
             f"{cfg.epochs_per_trial} per trial")
     try:
@@ -176,10 +213,10 @@ def run_search(cfg: RunConfig, printer: Callable[[str], None] = print) -> RunSum
         raise
     finally:
         tb.close()
-    return _summary(cfg, name, label, study, tracker, run_dir, time.monotonic() - started)
+    return p.refresh(time.monotonic() - started)
 
 
-def _summary(cfg: RunConfig, name: str, label: str, study: Any, tracker: Any, run_dir: Path,
+def _summary(cfg: RunConfig, name: str, label: str, study: Any, run_dir: Path,
              wall: float) -> RunSummary:
     from optuna.trial import TrialState
     trials = study.get_trials(deepcopy=False)

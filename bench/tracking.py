@@ -177,7 +177,8 @@ class TrialTracker:
         best = f"{self.best:.4f}" if self.best is not None else "-"
         params, _ = active_params(trial.hyperparameters)
         ident = f"#{number}" if number is not None else f"kt {trial.trial_id}"
-        return (f"[{self.label} s{self.seed}] trial {ident} {state.name:<8} "
+        who = f"{self.label} s{self.seed}" + (f" {self.worker}" if self.worker else "")
+        return (f"[{who}] trial {ident} {state.name:<8} "
                 f"{self.objective}={shown}" + (f" acc={acc:.3f}" if acc is not None else "")
                 + f" best={best} | {run.epochs} ep {attrs[schema.T_WALL]:.1f}s"
                 f" | budget {used}/{self.budget.epochs} ep | ETA {eta} | "

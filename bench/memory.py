@@ -1,0 +1,58 @@
+"""``python -m bench memory``: does memory stay flat over many trials in one process?
+
+Runs an Optuna-backed search of many 1-epoch trials on small images (its own temporary
+store, so the benchmark store only receives the measurement) and samples the process's
+resident memory after every trial.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+import psutil
+
+from bench import schema, store
+from bench.errors import UserError
+
+
+def run_memory(args: argparse.Namespace) -> int:
+    if args.trials < 2:
+        raise UserError("--trials must be >= 2")
+    main_storage = store.open_storage(args.storage)
+    from bench.runner import RunConfig, machine, run_search, versions
+
+    proc = psutil.Process()
+    rss: list[float] = []
+
+    def sample(line: str) -> None:
+        if " trial " in line:
+            rss.append(round(proc.memory_info().rss / 2**20, 1))
+            if len(rss) % 10 == 0:
+                print(f"{len(rss)} trials: RSS {rss[-1]:.0f} MiB", flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = RunConfig(searcher="tpe", preset="quick", max_trials=args.trials,
+                        epochs_per_trial=1, budget_epochs=10**6, dataset=args.dataset,
+                        storage=f"sqlite:///{Path(tmp) / 'memory.db'}", logdir=str(Path(tmp) / "runs"),
+                        study="memory")
+        run_search(cfg, printer=sample)
+    tenth = max(1, len(rss) // 10)
+    early, late = sum(rss[:tenth]) / tenth, sum(rss[-tenth:]) / tenth
+    result = {
+        "kind": schema.KIND_MEMORY, "dataset": args.dataset, "trials": len(rss),
+        "rss_mb": rss, "peak_rss_mb": max(rss), "first_tenth_mean_mb": round(early, 1),
+        "last_tenth_mean_mb": round(late, 1),
+        "growth_mb_per_100_trials": round((late - early) / max(1, len(rss) - tenth) * 100, 1),
+        "command": "python -m bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "machine": machine(), "versions": versions(),
+    }
+    import optuna
+    meta = optuna.create_study(storage=main_storage, study_name=f"{args.dataset}-memory",
+                               load_if_exists=True)
+    meta.set_user_attr(schema.STUDY_BENCH, result)
+    print(f"{len(rss)} trials: peak RSS {max(rss):.0f} MiB, mean of first tenth {early:.0f} MiB, "
+          f"last tenth {late:.0f} MiB")
+    return 0
