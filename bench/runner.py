@@ -49,8 +49,9 @@ class RunConfig:
         cfg = replace(
             self,
             budget_epochs=self.budget_epochs if self.budget_epochs is not None else preset.budget_epochs,
-            epochs_per_trial=self.epochs_per_trial or preset.epochs_per_trial,
-            batch_size=self.batch_size or preset.batch_size,
+            epochs_per_trial=(self.epochs_per_trial if self.epochs_per_trial is not None
+                              else preset.epochs_per_trial),
+            batch_size=self.batch_size if self.batch_size is not None else preset.batch_size,
             image_size=self.image_size or (preset.image_size if self.dataset == "toon" else None),
         )
         for name in ("budget_epochs", "epochs_per_trial", "batch_size", "max_trials"):
@@ -130,26 +131,32 @@ def prepare_study(cfg: RunConfig) -> Prepared:
     searcher = get_searcher(cfg.searcher)
     if (cfg.sampler or cfg.pruner) and searcher.backend != "optuna":
         raise UserError(f"--sampler/--pruner apply to Optuna-backed searchers, not {cfg.searcher!r}")
-    storage = store.open_storage(cfg.storage)  # fail fast, before loading data or Keras
-    from bench.data import load_dataset
-
-    data = load_dataset(cfg.dataset, image_size=cfg.image_size, seed=cfg.data_seed)
     # Workers of one study sample with different seeds, or they would propose alike.
     sampler_seed = cfg.seed + 7919 * int(cfg.worker.lstrip("w") or 0) if cfg.worker else cfg.seed
     settings = SearchSettings(seed=sampler_seed, epochs_per_trial=cfg.epochs_per_trial,
                               max_trials=cfg.max_trials, sampler=cfg.sampler, pruner=cfg.pruner)
+    sampler, pruner = searcher.study_components(settings)  # unknown names fail here
+    from bench.data import load_dataset
+
+    data = load_dataset(cfg.dataset, image_size=cfg.image_size, seed=cfg.data_seed)
+    storage = store.open_storage(cfg.storage)
     label = searcher.label(settings)
     name = cfg.study or schema.study_name(data.name, label, cfg.seed)
-    sampler, pruner = searcher.study_components(settings)
     study = store.open_study(storage, name, bench_attrs(cfg, label, searcher.backend, data),
                              sampler=sampler, pruner=pruner)
+    run_dir = Path(cfg.logdir) / name
+    project = run_dir / "kt" / (f"worker-{cfg.worker}" if cfg.worker else "main")
+    if searcher.backend != "optuna" and study.trials and not (project / "oracle.json").exists():
+        raise UserError(f"study {name!r} already has {len(study.trials)} trials but its KerasTuner "
+                        f"project {project} is missing: a KerasTuner searcher cannot resume "
+                        "without it (use another --study)")
     study.set_user_attr(schema.STUDY_BENCH, {**study.user_attrs[schema.STUDY_BENCH],
                                              "budget_epochs": cfg.budget_epochs})
     if searcher.backend == "optuna" and cfg.max_trials and not cfg.worker:
         from searchers.optuna_oracle import top_up_tickets
         top_up_tickets(study, cfg.max_trials)
     return Prepared(cfg, searcher, replace(settings, study=study), label, name, study, data,
-                    Path(cfg.logdir) / name)
+                    run_dir)
 
 
 def _limit_threads() -> None:
@@ -174,10 +181,6 @@ def run_search(cfg: RunConfig, printer: Callable[[str], None] = print) -> RunSum
 
     kt_dir = p.run_dir / "kt"
     project = f"worker-{cfg.worker}" if cfg.worker else "main"
-    if searcher.backend != "optuna" and study.trials and not (kt_dir / project / "oracle.json").exists():
-        raise UserError(f"study {name!r} already has {len(study.trials)} trials but its KerasTuner "
-                        f"project {kt_dir / project} is missing: a KerasTuner searcher cannot "
-                        "resume without it (use another --study)")
 
     keras.utils.set_random_seed(p.settings.seed)
     deadline = time.monotonic() + cfg.timeout if cfg.timeout else None

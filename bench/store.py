@@ -6,8 +6,10 @@ as each ends (``record_trial``), so a crash loses at most the running trial.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 from typing import Any, Mapping
 
 import optuna
@@ -57,12 +59,23 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
 
 
 def _refuse_foreign_sqlite(url: str) -> None:
+    """Never write Optuna's tables into a file that is not an Optuna store."""
     path = _sqlite_path(url)
-    if path and os.path.isfile(path) and os.path.getsize(path) > 0:
-        with open(path, "rb") as fh:
-            if fh.read(16) != b"SQLite format 3\x00":
-                raise UserError(f"{path} is not an SQLite database; it was left untouched - "
-                                "move it away or pass another --storage")
+    if not (path and os.path.isfile(path) and os.path.getsize(path) > 0):
+        return
+    with open(path, "rb") as fh:
+        if fh.read(16) != b"SQLite format 3\x00":
+            raise UserError(f"{path} is not an SQLite database; it was left untouched - "
+                            "move it away or pass another --storage")
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+            tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"{path} is a corrupt SQLite database ({exc}); it was left untouched - "
+                        "move it away or pass another --storage") from None
+    if tables and not {"studies", "version_info"} <= tables:
+        raise UserError(f"{path} is an SQLite database of another program; it was left "
+                        "untouched - move it away or pass another --storage")
 
 
 def _sqlite_path(url: str) -> str:

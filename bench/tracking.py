@@ -34,6 +34,7 @@ class _Running:
     fit_seconds: float = 0.0
     epoch_started: float = 0.0
     n_params: int | None = None
+    budget_cut: bool = False
     intermediate: dict[int, float] = field(default_factory=dict)
     logs: dict[int, dict[str, float]] = field(default_factory=dict)
 
@@ -109,7 +110,10 @@ class TrialTracker:
             run.intermediate[epoch + 1] = logs[self.objective]
         if self.tb:
             self.tb.log_epoch(self._tb_id(trial), epoch + 1, logs)
-        return self.budget.spent(self.used(trial.trial_id))
+        if self.budget.spent(self.used(trial.trial_id)):
+            run.budget_cut = True  # recorded: this trial's result is from a shortened training
+            return True
+        return False
 
     def attrs(self, trial: keras_tuner.engine.trial.Trial) -> dict[str, Any]:
         """User attrs of a trial (before its status is known)."""
@@ -126,6 +130,8 @@ class TrialTracker:
             attrs[schema.T_VAL_ACC] = run.logs[best_epoch]["val_accuracy"]
         if self.worker:
             attrs["worker"] = self.worker
+        if run.budget_cut:
+            attrs["budget_cut"] = True
         attrs.update({k: v for k, v in trial.hyperparameters.values.items() if k.startswith("tuner/")})
         return attrs
 
