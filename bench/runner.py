@@ -144,6 +144,10 @@ def prepare_study(cfg: RunConfig) -> Prepared:
     name = cfg.study or schema.study_name(data.name, label, cfg.seed)
     study = store.open_study(storage, name, bench_attrs(cfg, label, searcher.backend, data),
                              sampler=sampler, pruner=pruner)
+    if searcher.backend == "optuna" and study.trials:
+        # A resumed study: a sampler seeded as before would replay its first proposals.
+        study.sampler, _ = searcher.study_components(
+            replace(settings, seed=settings.seed + len(study.trials)))
     run_dir = Path(cfg.logdir) / name
     project = run_dir / "kt" / (f"worker-{cfg.worker}" if cfg.worker else "main")
     if searcher.backend != "optuna" and study.trials and not (project / "oracle.json").exists():

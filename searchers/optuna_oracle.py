@@ -48,6 +48,18 @@ class _Heartbeat(threading.Thread):
         self._stop.set()
 
 
+def top_up_tickets(study: optuna.Study, max_trials: int) -> int:
+    """Enqueue WAITING trials ("tickets") until ``study`` holds ``max_trials`` trials that
+    did not fail; returns how many were added. Not atomic: when several workers start at
+    once, issue the tickets once before starting them and set ``manage_tickets = False`` on
+    their oracles (two top-ups racing could issue more than ``max_trials`` tickets)."""
+    trials = study.get_trials(deepcopy=False)
+    missing = max_trials - sum(t.state != TrialState.FAIL for t in trials)
+    for _ in range(missing):
+        study.enqueue_trial({}, skip_if_exists=False)
+    return max(missing, 0)
+
+
 def _direction(objective: Any) -> str:
     return "maximize" if getattr(objective, "direction", "min") == "max" else "minimize"
 
@@ -102,6 +114,12 @@ class OptunaOracle(keras_tuner.Oracle):
                 direction=_direction(self.objective),
                 load_if_exists=True,
             )
+            n_existing = len(study.trials)
+            if sampler is None and seed is not None and n_existing:
+                # A resumed study: a sampler seeded as in the first run would replay the
+                # configurations already tried (its random draws ignore the history).
+                # Offset the seed by the study's size: still deterministic, not a replay.
+                study.sampler = optuna.samplers.TPESampler(seed=seed + n_existing)
         self.study = study
         self._storage = study._storage  # the study's storage; Optuna exposes no public getter
         self._study_id = self._storage.get_study_id_from_name(study.study_name)
@@ -110,6 +128,8 @@ class OptunaOracle(keras_tuner.Oracle):
         self._pruned: set[str] = set()
         self._heartbeats: dict[str, _Heartbeat] = {}
         self._reported: dict[str, set[int]] = {}
+        # False: only take tickets issued elsewhere (see top_up_tickets), never issue any.
+        self.manage_tickets = True
         # Called with (kt_trial_id, optuna_trial) just before the result is told, so a
         # caller can attach user attrs while the trial still accepts them.
         self.before_tell: Callable[[str, optuna.Trial], None] | None = None
@@ -131,11 +151,16 @@ class OptunaOracle(keras_tuner.Oracle):
     def create_trial(self, tuner_id: str) -> keras_tuner.engine.trial.Trial:
         trial = super().create_trial(tuner_id)
         if trial.status == trial_module.TrialStatus.RUNNING and trial.trial_id not in self._live:
-            self._restart(trial)  # a trial KerasTuner retries (after a crash or an error)
+            # KerasTuner retries a trial that a crashed process left unfinished.
+            if not self._restart(trial):
+                self._skip_retry(tuner_id, trial)
+                return self.create_trial(tuner_id)
         return trial
 
     def report(self, trial_id: str, value: float, step: int) -> bool:
         """Report an intermediate objective value; True when the pruner says stop."""
+        if trial_id in self._pruned:
+            return True  # a later execution (executions_per_trial > 1) of a pruned trial
         otrial = self._live.get(trial_id)
         if otrial is None or value is None:
             return False
@@ -180,7 +205,8 @@ class OptunaOracle(keras_tuner.Oracle):
     def _take_trial(self) -> optuna.Trial | None:
         if self.max_trials is None:
             return self.study.ask()
-        self._top_up_tickets()
+        if self.manage_tickets:
+            top_up_tickets(self.study, self.max_trials)
         for waiting in self._storage.get_all_trials(self._study_id, deepcopy=False,
                                                      states=(TrialState.WAITING,)):
             try:
@@ -189,12 +215,6 @@ class OptunaOracle(keras_tuner.Oracle):
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # another worker took it
         return None
-
-    def _top_up_tickets(self) -> None:
-        trials = self._storage.get_all_trials(self._study_id, deepcopy=False)
-        used = sum(t.state != TrialState.FAIL for t in trials)
-        for _ in range(self.max_trials - used):
-            self.study.enqueue_trial({}, skip_if_exists=False)
 
     def _start(self, trial_id: str, otrial: optuna.Trial) -> None:
         otrial.set_user_attr(_KT_ID, trial_id)
@@ -207,18 +227,21 @@ class OptunaOracle(keras_tuner.Oracle):
             beat.start()
             self._heartbeats[trial_id] = beat
 
-    def _restart(self, trial: keras_tuner.engine.trial.Trial) -> None:
+    def _restart(self, trial: keras_tuner.engine.trial.Trial) -> bool:
         """Give a retried KerasTuner trial a fresh Optuna trial with the same values.
 
-        The old Optuna trial belonged to a process that is gone (or raised): it is
-        failed if still open, so the study never holds two live copies of one trial.
+        The old Optuna trial belonged to a process that is gone: it is failed here, and
+        the retry takes over its place. If it was already failed by another worker (its
+        heartbeat went stale), its place was given back and may have been reissued as a
+        new ticket, so the retry is skipped (False) rather than run one trial too many.
         """
         old = self._optuna_ids.get(trial.trial_id)
         if old is not None:
             try:
-                self._storage.set_trial_state_values(old, TrialState.FAIL)
+                if not self._storage.set_trial_state_values(old, TrialState.FAIL):
+                    return False
             except optuna.exceptions.UpdateFinishedTrialError:
-                pass
+                return False
         new_id = self._storage.create_new_trial(self._study_id)
         hps = trial.hyperparameters
         fixed = {hp.name: hps.values[hp.name] for hp in hps.space
@@ -230,6 +253,14 @@ class OptunaOracle(keras_tuner.Oracle):
                 suggest(otrial, hp)  # records params + distributions from the fixed values
         otrial.set_user_attr("retry_of", old)
         self._start(trial.trial_id, otrial)
+        return True
+
+    def _skip_retry(self, tuner_id: str, trial: keras_tuner.engine.trial.Trial) -> None:
+        """End a KerasTuner retry whose Optuna trial was failed and replaced elsewhere."""
+        self.ongoing_trials.pop(tuner_id, None)
+        trial.status = trial_module.TrialStatus.FAILED
+        trial.message = "interrupted; its Optuna trial was failed as stale and replaced"
+        keras_tuner.Oracle.end_trial(self, trial)
 
     def _finish(self, kt_trial: keras_tuner.engine.trial.Trial) -> None:
         otrial = self._live.pop(kt_trial.trial_id, None)

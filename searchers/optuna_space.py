@@ -12,6 +12,7 @@ scale); this changes the prior, not the range.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras_tuner
@@ -41,7 +42,8 @@ def _float(hp: hp_types.Float) -> BaseDistribution:
         return FloatDistribution(hp.min_value, hp.max_value, log=hp.sampling == "log")
     if hp.sampling == "linear":
         n = int(round((hp.max_value - hp.min_value) / hp.step, 9))
-        high = hp.min_value + n * hp.step
+        # rounded: 0.0 + 3 * 0.3 = 0.8999999999999999, which Optuna would cut to 0.6
+        high = round(hp.min_value + n * hp.step, 12)
         return FloatDistribution(hp.min_value, high, step=hp.step)
     return CategoricalDistribution(_grid(hp))
 
@@ -74,6 +76,17 @@ def suggest(trial: optuna.Trial, hp: Any) -> Any:
     return round(value, 12) if dist.step else value
 
 
+def _on_grid(value: Any, choices: tuple[Any, ...]) -> Any:
+    """The choice ``value`` equals up to float rounding, or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    for choice in choices:
+        if (isinstance(choice, (int, float)) and not isinstance(choice, bool)
+                and math.isclose(value, choice, rel_tol=1e-9, abs_tol=1e-12)):
+            return choice
+    return None
+
+
 def active_params(hps: keras_tuner.HyperParameters) -> tuple[dict[str, Any], dict[str, BaseDistribution]]:
     """Values and distributions of the active, searchable hyperparameters of ``hps``.
 
@@ -93,7 +106,9 @@ def active_params(hps: keras_tuner.HyperParameters) -> tuple[dict[str, Any], dic
         elif isinstance(dist, IntDistribution):
             value = int(value)
         elif isinstance(dist, CategoricalDistribution) and value not in dist.choices:
-            continue  # e.g. a value outside a Choice after a space change: not comparable
+            value = _on_grid(value, dist.choices)  # a stepped log grid's rounding noise
+            if value is None:
+                continue  # e.g. a value outside a Choice after a space change: not comparable
         params[hp.name] = value
         dists[hp.name] = dist
     return params, dists

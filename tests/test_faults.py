@@ -55,6 +55,9 @@ def test_faulty_trials_fail_and_search_goes_on(quick_config, storage_url, search
 
 
 def test_too_many_consecutive_failures_end_the_run(quick_config):
-    always = lambda shape, n: (lambda hp: _raise(None))  # noqa: E731
+    def always(shape, n):
+        """Fails every trial's build (KerasTuner's first, space-declaring build passes)."""
+        build, calls = make_build_model(shape, n), itertools.count()
+        return lambda hp: build(hp) if next(calls) == 0 else _raise(None)
     with pytest.raises(RunError, match="consecutive"):
         run_search(quick_config("tpe", max_trials=10, budget_epochs=100, build_model_factory=always))
