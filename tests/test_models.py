@@ -1,0 +1,100 @@
+"""The shared CNN: the seed's baseline size and every corner of the space trainable.
+
+Why: a configuration that fails to build or train at some image size would be a failed
+trial for one searcher and not another; the pool clamp in models/cnn.py must keep every
+corner valid at the small default toon size and at the seed's 600x200.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import keras_tuner  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from bench.data import load_dataset  # noqa: E402
+from bench.toon import DEFAULT_SIZE, generate_toon  # noqa: E402
+from models.cnn import baseline_model, make_build_model  # noqa: E402
+from models.space import SEARCH_SPACE  # noqa: E402
+
+MIN = {"conv_1_filters": 4, "conv_1_kernel_size": 3, "pool_1_size": 2, "pool_2_size": 1,
+       "dropout_1_rate": 0.0, "conv_2_filters": 4, "conv_2_kernel_size": 3, "pool_3_size": 2,
+       "pool_4_size": 1, "dropout_2_rate": 0.0, "learning_rate": 1e-4}
+MAX = {"conv_1_filters": 16, "conv_1_kernel_size": 5, "pool_1_size": 4, "pool_2_size": 4,
+       "dropout_1_rate": 0.9, "conv_2_filters": 20, "conv_2_kernel_size": 5, "pool_3_size": 4,
+       "pool_4_size": 4, "dropout_2_rate": 0.9, "learning_rate": 1e-2}
+# biggest pools with the biggest filters/kernels but no dropout: the smallest feature map
+MAX_POOLS = {**MAX, "dropout_1_rate": 0.0, "dropout_2_rate": 0.0, "learning_rate": 1e-3}
+# no pooling beyond the minimum with the most filters: the largest Flatten
+MIN_POOLS = {**MIN, "conv_1_filters": 16, "conv_1_kernel_size": 5, "conv_2_filters": 20,
+             "conv_2_kernel_size": 5}
+CORNERS = {"min": MIN, "max": MAX, "max_pools": MAX_POOLS, "min_pools": MIN_POOLS}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras():
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    yield
+    keras.backend.clear_session()
+
+
+def _hp(values: dict) -> keras_tuner.HyperParameters:
+    hp = keras_tuner.HyperParameters()
+    hp.values.update(values)
+    return hp
+
+
+def _train_one_step(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
+    hist = model.fit(x, y, epochs=1, batch_size=len(x), verbose=0)
+    loss = hist.history["loss"][-1]
+    assert np.isfinite(loss)
+    probs = model.predict(x[:1], verbose=0)
+    assert probs.shape == (1, model.output_shape[-1])
+    return loss
+
+
+def test_corners_cover_the_space():
+    names = {p.name for p in SEARCH_SPACE}
+    for corner in CORNERS.values():
+        assert set(corner) == names
+
+
+def test_baseline_has_seed_size():
+    assert baseline_model((600, 200, 3), 4).count_params() == 14_620
+
+
+@pytest.fixture(scope="module")
+def toon_small():
+    """A few default-size toon images (shape and classes as the data set has them)."""
+    ds = load_dataset("toon")
+    assert ds.input_shape == (*DEFAULT_SIZE, 3)
+    return ds.input_shape, ds.num_classes, ds.x_train[:4], ds.y_train[:4]
+
+
+@pytest.mark.parametrize("corner", list(CORNERS))
+def test_corner_trains_at_default_size(corner, toon_small):
+    shape, classes, x, y = toon_small
+    model = make_build_model(shape, classes)(_hp(CORNERS[corner]))
+    assert model.input_shape == (None, *shape) and model.output_shape == (None, classes)
+    _train_one_step(model, x, y)
+
+
+@pytest.mark.parametrize("corner", list(CORNERS))
+def test_corner_trains_at_seed_size(corner):
+    x, y, names = generate_toon(1, image_size=(600, 200), seed=0)
+    model = make_build_model(x.shape[1:], len(names))(_hp(CORNERS[corner]))
+    _train_one_step(model, x, y)
+
+
+def test_baseline_trains_on_digits():
+    ds = load_dataset("digits")
+    assert ds.num_classes == 10
+    model = baseline_model(ds.input_shape, ds.num_classes)
+    assert model.output_shape == (None, 10)
+    _train_one_step(model, ds.x_train[:4], ds.y_train[:4])
+    tuned = make_build_model(ds.input_shape, ds.num_classes)(_hp(MAX))
+    _train_one_step(tuned, ds.x_train[:4], ds.y_train[:4])
