@@ -20,6 +20,8 @@ from bench.errors import UserError
 from bench.runner import RunConfig, format_summary, machine, run_search, versions
 from searchers.registry import get_searcher
 
+BASELINE_MAX_EPOCHS = 60
+
 
 def run_compare(args: argparse.Namespace, searchers: list[str], seeds: list[int],
                 make_config: Callable[[str, int], RunConfig]) -> int:
@@ -88,7 +90,9 @@ def _retrain_all(cfg: RunConfig, study_names: list[str], seeds: list[int]) -> No
         study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True)
         if schema.STUDY_RETRAIN in study.user_attrs:
             continue
-        epochs, val_loss = baseline_epochs(data, cfg.epochs_per_trial, seed, cfg.batch_size)
+        # The seed trained its baseline to convergence (early stopping), so it gets a
+        # generous cap here, not the per-trial cap of the search.
+        epochs, val_loss = baseline_epochs(data, BASELINE_MAX_EPOCHS, seed, cfg.batch_size)
         result = retrain(data, None, epochs, seed, cfg.batch_size)
         study.set_user_attr(schema.STUDY_BENCH, {"kind": schema.KIND_BASELINE, "dataset": data.name,
                                                  "seed": seed, "val_loss": val_loss})
