@@ -11,9 +11,6 @@ the toon generator's difficulty was tuned with.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import statistics
 import sys
 import time
@@ -135,47 +132,32 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def main(spec: str | list[str] | None = None, *, n_configs: int = 20,
-         epochs: int = DEFAULT_EPOCHS, seed: int = 0,
-         image_size: tuple[int, int] | None = None, json_path: str | None = None) -> int:
-    """Print the markdown table; return an exit code.
-
-    ``main("toon", n_configs=..)`` is the ``python -m bench calibrate`` entry point;
-    ``main()`` / ``main(["--data", ...])`` parses command-line arguments
-    (``python -m bench.calibrate``).
-    """
-    from bench.errors import UserError
-
-    if spec is None or isinstance(spec, list):
-        ap = argparse.ArgumentParser(prog="python -m bench.calibrate",
-                                     description=__doc__.split("\n\n")[0])
-        ap.add_argument("--data", default="toon", help="toon, digits or an image folder")
-        ap.add_argument("--configs", type=int, default=20)
-        ap.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
-        ap.add_argument("--seed", type=int, default=0)
-        ap.add_argument("--image-size", default=None, help="HxW, e.g. 120x40")
-        ap.add_argument("--json", default=None, help="also write the full result here")
-        a = ap.parse_args(spec)
-        try:
-            size = (tuple(int(v) for v in a.image_size.lower().split("x"))
-                    if a.image_size else None)
-        except ValueError:
-            ap.error(f"--image-size must look like 120x40, got {a.image_size!r}")
-        spec, n_configs, epochs, seed, image_size, json_path = (
-            a.data, a.configs, a.epochs, a.seed, size, a.json)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        result = calibrate(spec, n_configs=n_configs, epochs=epochs, seed=seed,
-                           image_size=image_size)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
+def main(spec: str = "toon", *, n_configs: int = 20, epochs: int = DEFAULT_EPOCHS,
+         seed: int = 0, image_size: tuple[int, int] | None = None,
+         storage: str | None = None) -> int:
+    """``python -m bench calibrate``: print the table and record it in the study store."""
+    result = calibrate(spec, n_configs=n_configs, epochs=epochs, seed=seed, image_size=image_size)
     print(markdown(result))
-    if json_path:
-        with open(json_path, "w") as f:
-            json.dump(result, f, indent=1)
+    if storage:
+        record(result, storage)
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def record(result: dict[str, Any], storage: str) -> None:
+    """Keep the calibration in the store (study ``<dataset>-calibration``) for the report."""
+    import shlex
+
+    import optuna
+
+    from bench import schema, store
+    from bench.runner import machine, versions
+
+    name = result["dataset"]["name"]
+    study = optuna.create_study(storage=store.open_storage(storage),
+                                study_name=f"{name}-calibration", load_if_exists=True)
+    study.set_user_attr(schema.STUDY_BENCH, {
+        "kind": schema.KIND_CALIBRATION, "dataset": name, "markdown": markdown(result),
+        "baseline": result["baseline"], "val_loss": result["val_loss"],
+        "n_configs": result["n_configs"], "epochs": result["epochs"],
+        "command": "python -m bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "machine": machine(), "versions": versions()})

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Sequence
+from typing import Sequence
 
 from bench.errors import RunError, UserError
 
@@ -89,7 +89,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from bench.calibrate import main
     return main(args.dataset, n_configs=args.configs, epochs=args.epochs, seed=args.seed,
-                image_size=args.image_size) or 0
+                image_size=args.image_size, storage=args.storage)
 
 
 def cmd_throughput(args: argparse.Namespace) -> int:
@@ -148,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibrate", help="baseline and random configurations on a data set")
     p.add_argument("--dataset", default="toon")
     p.add_argument("--configs", type=int, default=20)
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help="record the result here")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--image-size", type=_image_size)
     p.set_defaults(func=cmd_calibrate)

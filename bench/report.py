@@ -438,7 +438,7 @@ def render_provenance(group: DatasetStudies) -> list[str]:
         lines += [f"Study `{name}`:", ""] + _command(b) + [
             f"- wall time of the whole compare: {_f(b.get('wall_seconds'), 1)} s",
             f"- machine: {_json(b.get('machine'))}",
-            f"- versions: " + (", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
+            "- versions: " + (", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
                                if isinstance(versions, dict) else _json(versions)),
             f"- searchers: {_json(b.get('searchers'))}; seeds: {_json(b.get('seeds'))}; "
             f"budget epochs: {_json(b.get('budget_epochs'))}; preset: {_json(b.get('preset'))}",
@@ -543,10 +543,19 @@ def plot_importances(values: dict[str, float], path: Path, title: str) -> None:
 
 
 # ----------------------------------------------------------------------------- entry
+def render_calibration(group: DatasetStudies) -> list[str]:
+    """How hard the data set is for the space: baseline vs random configurations."""
+    lines: list[str] = []
+    for name, b in group.extra.get(schema.KIND_CALIBRATION, []):
+        lines += ["### Difficulty (calibration)", "", f"Study `{name}`:", "",
+                  str(b.get("markdown", "")), ""] + _command(b)
+    return lines
+
+
 def render_dataset(dataset: str, group: DatasetStudies, out_dir: Path,
                    plots_dir: Path) -> list[str]:
     """The markdown section of one data set; writes its plots as a side effect."""
-    lines = [f"## Data set `{dataset}`", ""]
+    lines = [f"## Data set `{dataset}`", ""] + render_calibration(group)
     random_runs = group.runs.get(RANDOM_SEARCHER, [])
     target = median(float(bt.value) for r in random_runs if (bt := best_trial(r.trials)))
     stats = {s: searcher_stats(rs, target) for s, rs in group.runs.items()}

@@ -172,7 +172,7 @@ def _limit_threads() -> None:
         tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
-def run_search(cfg: RunConfig, printer: Callable[[str], None] = print) -> RunSummary:
+def run_search(cfg: RunConfig, printer: Callable[[str], None] | None = None) -> RunSummary:
     """Run (or resume) one search and return its summary. Raises UserError / RunError."""
     p = prepare_study(cfg)
     cfg, searcher, data, name, label, study = p.cfg, p.searcher, p.data, p.study_name, p.label, p.study
@@ -204,7 +204,7 @@ def run_search(cfg: RunConfig, printer: Callable[[str], None] = print) -> RunSum
         callbacks.append(keras.callbacks.EarlyStopping(monitor=schema.OBJECTIVE,
                                                        patience=preset.patience))
     started = time.monotonic()
-    printer(f"[{label} s{cfg.seed}{' ' + cfg.worker if cfg.worker else ''}] study {name!r} in "
+    (printer or (lambda line: print(line, flush=True)))(f"[{label} s{cfg.seed}{' ' + cfg.worker if cfg.worker else ''}] study {name!r} in "
             f"{cfg.storage} | data {data.name} {data.input_shape[0]}x{data.input_shape[1]} "
             f"train/val/test {len(data.y_train)}/{len(data.y_val)}/{len(data.y_test)} | budget "
             f"{cfg.budget_epochs} epochs ({tracker.used_at_start} used before), "

@@ -38,6 +38,7 @@ def study_name(dataset: str, searcher: str, seed: int) -> str:
     return f"{dataset}-{searcher}-s{seed}"
 
 KIND_MEMORY = "memory"
+KIND_CALIBRATION = "calibration"
 KIND_SCALING = "scaling"
 
 BACKEND_OPTUNA = "optuna"

@@ -60,10 +60,10 @@ class TrialTracker:
 
     def __init__(self, study: optuna.Study, budget: Budget, *, label: str, seed: int,
                  dataset: str, objective: str = schema.OBJECTIVE, tb: Any = None,
-                 worker: str | None = None, printer: Callable[[str], None] = print) -> None:
+                 worker: str | None = None, printer: Callable[[str], None] | None = None) -> None:
         self.study, self.budget, self.label, self.seed = study, budget, label, seed
         self.dataset, self.objective, self.tb, self.worker = dataset, objective, tb, worker
-        self.printer = printer
+        self.printer = printer or (lambda line: print(line, flush=True))  # progress, even when piped
         self.mirrored = store.recorded_kt_ids(study)
         self.used_at_start = store.epochs_used(study)
         self.used_base = self.used_at_start
