@@ -7,7 +7,7 @@ the seed's baseline and good points of the space, and if random points spread wi
 EarlyStopping(patience=3, restore_best_weights=True)) and summarises both; it is what
 the toon generator's difficulty was tuned with.
 
-    python -m bench.calibrate --data toon --configs 20 --epochs 20
+    python -m bench calibrate --dataset toon --configs 20 --epochs 20
 """
 from __future__ import annotations
 
@@ -136,6 +136,13 @@ def main(spec: str = "toon", *, n_configs: int = 20, epochs: int = DEFAULT_EPOCH
          seed: int = 0, image_size: tuple[int, int] | None = None,
          storage: str | None = None) -> int:
     """``python -m bench calibrate``: print the table and record it in the study store."""
+    from bench import store
+    from bench.errors import UserError
+
+    if epochs < 1 or n_configs < 1:
+        raise UserError("--epochs and --configs must be >= 1")
+    if storage:
+        store.open_storage(storage)  # a bad store fails now, not after minutes of training
     result = calibrate(spec, n_configs=n_configs, epochs=epochs, seed=seed, image_size=image_size)
     print(markdown(result))
     if storage:

@@ -21,18 +21,28 @@ def _image_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     from bench.presets import PRESETS
-    p.add_argument("--seed", type=int, default=0, help="searcher seed (default 0)")
+    p.add_argument("--seed", type=_non_negative, default=0, help="searcher seed (default 0)")
     p.add_argument("--preset", default="standard", choices=sorted(PRESETS),
                    help="scale: quick (tests), standard (2-core CPU), full (seed's 600x200, GPU)")
     p.add_argument("--budget-epochs", type=int, help="total training epochs across all trials")
     p.add_argument("--epochs-per-trial", type=int, help="epochs of one full trial")
     p.add_argument("--max-trials", type=int, help="stop after this many trials")
-    p.add_argument("--timeout", type=float, help="stop starting trials after SEC seconds")
+    p.add_argument("--timeout", type=float, help="wall-clock limit: the running trial stops and no new one starts after SEC seconds")
     p.add_argument("--dataset", default="toon", help="toon | digits | PATH to class folders")
     p.add_argument("--image-size", type=_image_size, help="HxW (default: the preset's / data set's)")
-    p.add_argument("--data-seed", type=int, default=0, help="seed of the data set and its split")
+    p.add_argument("--data-seed", type=_non_negative, default=0, help="seed of the data set and its split")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help="SQLAlchemy URL of the study store")
     p.add_argument("--logdir", default="runs", help="TensorBoard logs: <logdir>/<study>/")
     p.add_argument("--sampler", help="Optuna-backed searchers: tpe|random|cmaes|gp|qmc")
@@ -53,7 +63,7 @@ def _config(args: argparse.Namespace, searcher: str, seed: int):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    workers = getattr(args, "workers", 1) or 1
+    workers = getattr(args, "workers", 1)
     if workers < 1:
         raise UserError(f"--workers must be >= 1 (got {workers})")
     if workers > 1:
@@ -74,8 +84,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.report import write_report
-    from bench.store import open_storage
-    open_storage(args.storage)
     path = write_report(args.storage, out=args.out, plots_dir=args.plots_dir)
     print(f"wrote {path}")
     return 0
@@ -150,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--configs", type=int, default=20)
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--storage", default=DEFAULT_STORAGE, help="record the result here")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_non_negative, default=0)
     p.add_argument("--image-size", type=_image_size)
     p.set_defaults(func=cmd_calibrate)
 

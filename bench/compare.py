@@ -88,14 +88,16 @@ def _retrain_all(cfg: RunConfig, study_names: list[str], seeds: list[int]) -> No
     for seed in seeds:
         name = f"{data.name}-baseline-s{seed}"
         study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True)
-        if schema.STUDY_RETRAIN in study.user_attrs:
+        old = study.user_attrs.get(schema.STUDY_BENCH, {})
+        if schema.STUDY_RETRAIN in study.user_attrs and old.get("fingerprint") == data.fingerprint:
             continue
         # The seed trained its baseline to convergence (early stopping), so it gets a
         # generous cap here, not the per-trial cap of the search.
         epochs, val_loss = baseline_epochs(data, BASELINE_MAX_EPOCHS, seed, cfg.batch_size)
         result = retrain(data, None, epochs, seed, cfg.batch_size)
         study.set_user_attr(schema.STUDY_BENCH, {"kind": schema.KIND_BASELINE, "dataset": data.name,
-                                                 "seed": seed, "val_loss": val_loss})
+                                                 "seed": seed, "val_loss": val_loss,
+                                                 "fingerprint": data.fingerprint})
         study.set_user_attr(schema.STUDY_RETRAIN, result)
         print(f"baseline s{seed}: test accuracy {result['test_accuracy']:.4f}, "
               f"loss {result['test_loss']:.4f}, {result['n_params']} params", flush=True)

@@ -22,6 +22,8 @@ def serve(storage_url: str, host: str = "127.0.0.1", port: int = 8080) -> int:
     """Serve until interrupted; a taken port is one clear line, not a traceback."""
     import optuna_dashboard
 
+    if not 0 <= port <= 65535:
+        raise UserError(f"--port must be 0..65535 (got {port})")
     storage = open_storage(storage_url)
     try:
         httpd = make_server(host, port, optuna_dashboard.wsgi(storage), handler_class=_QuietHandler)

@@ -29,12 +29,10 @@ from sqlalchemy.engine import make_url
 from bench import schema
 from bench.errors import UserError
 
-# bench["kind"] values not (yet) in bench/schema.py; taken from there when they appear.
-KIND_MEMORY: str = getattr(schema, "KIND_MEMORY", "memory")
-KIND_SCALING: str = getattr(schema, "KIND_SCALING", "scaling")
-# bench["backend"] values; older studies without the key fall back to the searcher name.
-BACKEND_OPTUNA: str = getattr(schema, "BACKEND_OPTUNA", "optuna")
-BACKEND_KT: str = getattr(schema, "BACKEND_KERAS_TUNER", "keras_tuner")
+KIND_MEMORY = schema.KIND_MEMORY
+KIND_SCALING = schema.KIND_SCALING
+BACKEND_OPTUNA = schema.BACKEND_OPTUNA
+BACKEND_KT = schema.BACKEND_KERAS_TUNER
 RANDOM_SEARCHER = "random"          # KerasTuner RandomSearch: the reference searcher
 MIN_IMPORTANCE_TRIALS = 5
 DASH = "—"

@@ -52,7 +52,7 @@ class RunConfig:
             epochs_per_trial=(self.epochs_per_trial if self.epochs_per_trial is not None
                               else preset.epochs_per_trial),
             batch_size=self.batch_size if self.batch_size is not None else preset.batch_size,
-            image_size=self.image_size or (preset.image_size if self.dataset == "toon" else None),
+            image_size=self.image_size or (preset.image_size if self.dataset != "digits" else None),
         )
         for name in ("budget_epochs", "epochs_per_trial", "batch_size", "max_trials"):
             value = getattr(cfg, name)
@@ -192,10 +192,15 @@ def run_search(cfg: RunConfig, printer: Callable[[str], None] | None = None) -> 
     tracker = TrialTracker(study, Budget(cfg.budget_epochs, deadline), label=label, seed=cfg.seed,
                            dataset=data.name, tb=tb, worker=cfg.worker, printer=printer)
     factory = cfg.build_model_factory or make_build_model
-    tuner = tracked(searcher.tuner_class())(
-        hypermodel=factory(data.input_shape, data.num_classes),
-        objective=schema.OBJECTIVE, directory=str(kt_dir), project_name=project,
-        overwrite=False, tracker=tracker, **searcher.tuner_kwargs(p.settings))
+    try:
+        tuner = tracked(searcher.tuner_class())(
+            hypermodel=factory(data.input_shape, data.num_classes),
+            objective=schema.OBJECTIVE, directory=str(kt_dir), project_name=project,
+            overwrite=False, tracker=tracker, **searcher.tuner_kwargs(p.settings))
+    except RuntimeError as exc:  # KerasTuner cannot reload a damaged project folder
+        raise UserError(f"cannot resume from {kt_dir / project}: {str(exc).splitlines()[0]}") from None
+    if cfg.max_trials and tuner.oracle.max_trials is None:
+        tuner.oracle.max_trials = cfg.max_trials  # Hyperband takes no max_trials argument
     if cfg.worker and hasattr(tuner.oracle, "manage_tickets"):
         tuner.oracle.manage_tickets = False  # the launching process issued them once
     callbacks = [keras.callbacks.TerminateOnNaN()]

@@ -1,7 +1,7 @@
 """Names shared by everything that writes or reads the study store.
 
 One Optuna study per search run, named ``<dataset>-<searcher>-s<seed>``. Its user attr
-``bench`` (a dict, see ``study_attrs`` in bench/runner.py) records what makes runs
+``bench`` (a dict, see ``bench_attrs`` in bench/runner.py) records what makes runs
 comparable; extra studies hold the baseline, the compare meta data and the throughput
 measurement, told apart by ``bench["kind"]``.
 """
@@ -19,6 +19,9 @@ KIND_SEARCH = "search"
 KIND_BASELINE = "baseline"
 KIND_COMPARE = "compare"
 KIND_THROUGHPUT = "throughput"
+KIND_MEMORY = "memory"
+KIND_SCALING = "scaling"
+KIND_CALIBRATION = "calibration"
 
 # trial user attr keys
 T_SEARCHER = "searcher"
@@ -37,9 +40,6 @@ T_PRUNED_AT = "pruned_at_epoch"
 def study_name(dataset: str, searcher: str, seed: int) -> str:
     return f"{dataset}-{searcher}-s{seed}"
 
-KIND_MEMORY = "memory"
-KIND_CALIBRATION = "calibration"
-KIND_SCALING = "scaling"
 
 BACKEND_OPTUNA = "optuna"
 BACKEND_KERAS_TUNER = "keras_tuner"

@@ -7,6 +7,7 @@ as each ends (``record_trial``), so a crash loses at most the running trial.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -25,11 +26,13 @@ GRACE_SECONDS = int(os.environ.get("BENCH_GRACE_SECONDS", "30"))
 
 # Keys of the study's ``bench`` attr that must match for trials to be comparable.
 COMPARABLE_KEYS = ("searcher", "dataset", "fingerprint", "space", "objective", "direction",
-                   "epochs_per_trial", "seed")
+                   "epochs_per_trial", "batch_size", "seed")
 
 
+@functools.lru_cache(maxsize=None)
 def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """Open (or create) the store; bad URLs and foreign files give one clear line."""
+    """Open (or create) the store; bad URLs and foreign files give one clear line.
+    Cached per URL: one connection pool per store and process."""
     if "://" not in url:
         raise UserError(f"malformed storage URL {url!r}: expected e.g. sqlite:///studies.db "
                         "or postgresql://user@host/db")
@@ -106,6 +109,9 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, bench_attrs: Map
     if name in existing:
         summary = existing[name]
         old = summary.user_attrs.get(schema.STUDY_BENCH)
+        if old is None and summary.n_trials == 0:
+            old = dict(bench_attrs)  # created by a run that died before recording itself
+            optuna.load_study(study_name=name, storage=storage).set_user_attr(schema.STUDY_BENCH, old)
         if old is None:
             raise UserError(f"study {name!r} exists in the store but was not made by this "
                             "benchmark; choose another --study")

@@ -1,4 +1,4 @@
-"""A procedural stand-in for the seed's "ToonVision" data set (FACTS.md).
+"""A procedural stand-in for the seed's "ToonVision" data set (shared/seed/FACTS.md of the project brief).
 
 Why a generator: the seed's ~1,000 labelled game screenshots are not redistributable,
 and the benchmark needs a data set that every searcher can rebuild bit for bit from a
@@ -33,7 +33,7 @@ CLASS_NAMES: tuple[str, ...] = ("bossbot", "lawbot", "cashbot", "sellbot")
 STREET_NAMES: tuple[str, ...] = ("central", "dock", "gardens", "melody", "brrrgh", "dreamland")
 # (height, width). 120x40 keeps textures (pinstripes ~4 px apart) resolvable while a
 # 20-epoch trial on 600 images takes ~10-50 s on 2 shared CPU cores. Difficulty was
-# tuned at this size with ``python -m bench.calibrate --epochs 20`` (see that module).
+# tuned at this size with ``python -m bench calibrate --epochs 20`` (see that module).
 DEFAULT_SIZE: tuple[int, int] = (120, 40)
 
 # Suit dye in HSV (hue in degrees): centre and per-image spread. Neighbouring hues

@@ -63,6 +63,9 @@ class TrialTracker:
                  worker: str | None = None, printer: Callable[[str], None] | None = None) -> None:
         self.study, self.budget, self.label, self.seed = study, budget, label, seed
         self.dataset, self.objective, self.tb, self.worker = dataset, objective, tb, worker
+        # Workers share the budget: read it from the store (this epoch is reported there
+        # already), so N workers stop together instead of overshooting.
+        self.shared = worker is not None
         self.printer = printer or (lambda line: print(line, flush=True))  # progress, even when piped
         self.mirrored = store.recorded_kt_ids(study)
         self.used_at_start = store.epochs_used(study)
@@ -110,7 +113,8 @@ class TrialTracker:
             run.intermediate[epoch + 1] = logs[self.objective]
         if self.tb:
             self.tb.log_epoch(self._tb_id(trial), epoch + 1, logs)
-        if self.budget.spent(self.used(trial.trial_id)):
+        used = store.epochs_used(self.study) if self.shared else self.used(trial.trial_id)
+        if self.budget.spent(used):
             run.budget_cut = True  # recorded: this trial's result is from a shortened training
             return True
         return False

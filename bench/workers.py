@@ -65,8 +65,10 @@ def run_workers(args: argparse.Namespace, cfg: RunConfig) -> int:
             p.send_signal(signal.SIGINT)
         deadline = time.monotonic() + 30
         for p in procs:
-            p.wait(timeout=max(1.0, deadline - time.monotonic()))
+            try:
+                p.wait(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
         raise
     print(format_summary(summary_of.refresh()))
-    failed = [c for c in codes if c != 0]
-    return max(failed) if failed else 0
+    return 1 if any(codes) else 0

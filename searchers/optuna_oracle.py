@@ -15,6 +15,7 @@ to a crash is replaced on the next run.
 """
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any, Callable
 
@@ -178,8 +179,12 @@ class OptunaOracle(keras_tuner.Oracle):
         """The live Optuna trial of a running KerasTuner trial (to set user attrs)."""
         return self._live.get(trial_id)
 
-    def is_pruned(self, trial_id: str) -> bool:
-        return trial_id in self._pruned
+    def stop_heartbeats(self) -> None:
+        """Stop beating for trials left open by an interrupted search, so that they go
+        stale (and FAIL) instead of holding their place forever."""
+        for beat in self._heartbeats.values():
+            beat.stop()
+        self._heartbeats.clear()
 
     def end_trial(self, trial: keras_tuner.engine.trial.Trial) -> None:
         if trial.trial_id in self._pruned:
@@ -274,7 +279,7 @@ class OptunaOracle(keras_tuner.Oracle):
         if self.before_tell is not None:
             self.before_tell(kt_trial.trial_id, otrial)
         try:
-            if status == trial_module.TrialStatus.COMPLETED:
+            if status == trial_module.TrialStatus.COMPLETED and math.isfinite(kt_trial.score):
                 self.study.tell(otrial, kt_trial.score)
             elif status == trial_module.TrialStatus.STOPPED:
                 self.study.tell(otrial, state=TrialState.PRUNED)

@@ -80,6 +80,12 @@ class OptunaSearch(keras_tuner.Tuner):
         )
         super().__init__(oracle=oracle, hypermodel=hypermodel, overwrite=False, **kwargs)
 
+    def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
+        try:
+            super().search(*fit_args, **fit_kwargs)
+        finally:
+            self.oracle.stop_heartbeats()
+
     @property
     def study(self) -> optuna.Study:
         return self.oracle.study
