@@ -8,6 +8,7 @@ out of both. The trial side runs the Optuna-backed tuner with the benchmark's tr
 from __future__ import annotations
 
 import argparse
+import gc
 import shlex
 import statistics
 import sys
@@ -24,6 +25,7 @@ def _bare_epoch_seconds(data, build, epochs: int, batch_size: int) -> list[float
     import keras_tuner
 
     keras.backend.clear_session()
+    gc.collect()  # the same clean start KerasTuner gives every trial's build
     model = build(keras_tuner.HyperParameters())
     stamps: list[float] = []
     timer = keras.callbacks.LambdaCallback(
