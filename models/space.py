@@ -4,7 +4,7 @@ Every searcher (KerasTuner's and the Optuna-backed one) sees exactly this table,
 through :func:`declare` inside ``build_model(hp)`` and through
 :func:`space_hyperparameters` wherever the whole space is needed up front
 (TensorBoard's HParams config, the study's recorded space).
-Names and ranges are the seed author's (FACTS.md).
+Names and ranges are the seed author's (shared/seed/FACTS.md of the project brief).
 """
 from __future__ import annotations
 
