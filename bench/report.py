@@ -338,7 +338,24 @@ def render_search(stats: Sequence[SearcherStats], target: float | None,
              f"{sum(math.isfinite(x) for x in s.to_target_epochs)}/{len(s.seeds)}"
              if target is not None else DASH,
              f"{s.complete} / {s.pruned} / {s.failed}", _f(s.overhead, 3)) for s in stats]
-    return lines + _table(SEARCH_HEADER, rows)
+    return lines + _table(SEARCH_HEADER, rows) + render_verdict(stats)
+
+
+def render_verdict(stats: Sequence[SearcherStats]) -> list[str]:
+    """The short answer to "which searcher should I use": rankings read off the table."""
+    ranked = sorted((s for s in stats if s.best), key=lambda s: (median(s.best), s.searcher))
+    if not ranked:
+        return []
+    fastest = sorted((s for s in stats if s.to_target_epochs),
+                     key=lambda s: (median(s.to_target_epochs), s.searcher))
+    lines = ["**Verdict at this budget.** Lowest median best val_loss: " + ", ".join(
+        f"{s.searcher} {_f(median(s.best))}" for s in ranked) + "."]
+    if fastest:
+        lines.append("Fewest epochs to the target (median over seeds): " + ", ".join(
+            f"{s.searcher} {_n(median(s.to_target_epochs))}" for s in fastest) + ".")
+    lines.append("The min–max spread over seeds overlaps between searchers wherever the "
+                 "medians are close: with this many seeds such differences are not significant.")
+    return [" ".join(lines), ""]
 
 
 def render_retrain(group: DatasetStudies) -> list[str]:
