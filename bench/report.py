@@ -98,7 +98,8 @@ def _open_storage(storage: str) -> optuna.storages.BaseStorage:
         if path and path != ":memory:" and not Path(path).exists():
             raise UserError(f"no benchmark studies in {_safe_url(storage)}: "
                             f"{path} does not exist")
-    return optuna.storages.get_storage(storage)
+    from bench.store import open_storage  # refuses foreign or corrupt files in one line
+    return open_storage(storage)
 
 
 def collect(storage: str) -> dict[str, DatasetStudies]:
