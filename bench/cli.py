@@ -175,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", type=int, default=100)
     p.add_argument("--dataset", default="toon")
     p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--bare", action="store_true",
+                   help="a plain build+fit loop instead of a search: Keras's own share")
     p.set_defaults(func=cmd_memory)
 
     p = sub.add_parser("scaling", help="trials per hour with 1 and N workers on a shared store")

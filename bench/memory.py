@@ -22,10 +22,10 @@ def run_memory(args: argparse.Namespace) -> int:
     if args.trials < 2:
         raise UserError("--trials must be >= 2")
     main_storage = store.open_storage(args.storage)
-    from bench.runner import RunConfig, machine, run_search, versions
 
     proc = psutil.Process()
     rss: list[float] = []
+    from bench.runner import machine, versions
 
     def sample(line: str) -> None:
         if " trial " in line:
@@ -33,16 +33,15 @@ def run_memory(args: argparse.Namespace) -> int:
             if len(rss) % 10 == 0:
                 print(f"{len(rss)} trials: RSS {rss[-1]:.0f} MiB", flush=True)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = RunConfig(searcher="tpe", preset="quick", max_trials=args.trials,
-                        epochs_per_trial=1, budget_epochs=10**6, dataset=args.dataset,
-                        storage=f"sqlite:///{Path(tmp) / 'memory.db'}", logdir=str(Path(tmp) / "runs"),
-                        study="memory")
-        run_search(cfg, printer=sample)
+    if args.bare:
+        _bare_loop(args, sample)
+    else:
+        _search(args, sample)
     tenth = max(1, len(rss) // 10)
     early, late = sum(rss[:tenth]) / tenth, sum(rss[-tenth:]) / tenth
     result = {
         "kind": schema.KIND_MEMORY, "dataset": args.dataset, "trials": len(rss),
+        "loop": "bare build+fit (keras clear_session + gc)" if args.bare else "tpe search",
         "rss_mb": rss, "peak_rss_mb": max(rss), "first_tenth_mean_mb": round(early, 1),
         "last_tenth_mean_mb": round(late, 1),
         "growth_mb_per_100_trials": round((late - early) / max(1, len(rss) - tenth) * 100, 1),
@@ -50,9 +49,42 @@ def run_memory(args: argparse.Namespace) -> int:
         "machine": machine(), "versions": versions(),
     }
     import optuna
-    meta = optuna.create_study(storage=main_storage, study_name=f"{args.dataset}-memory",
+    meta = optuna.create_study(storage=main_storage, study_name=f"{args.dataset}-memory" + ("-bare" if args.bare else ""),
                                load_if_exists=True)
     meta.set_user_attr(schema.STUDY_BENCH, result)
     print(f"{len(rss)} trials: peak RSS {max(rss):.0f} MiB, mean of first tenth {early:.0f} MiB, "
           f"last tenth {late:.0f} MiB")
     return 0
+
+
+def _search(args: argparse.Namespace, sample) -> None:
+    """Many 1-epoch trials of the Optuna-backed tuner, in a throwaway store."""
+    from bench.runner import RunConfig, run_search
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = RunConfig(searcher="tpe", preset="quick", max_trials=args.trials,
+                        epochs_per_trial=1, budget_epochs=10**6, dataset=args.dataset,
+                        storage=f"sqlite:///{Path(tmp) / 'memory.db'}",
+                        logdir=str(Path(tmp) / "runs"), study="memory")
+        run_search(cfg, printer=sample)
+
+
+def _bare_loop(args: argparse.Namespace, sample) -> None:
+    """The same models built and fitted in a plain loop: what Keras itself keeps per model."""
+    import gc
+
+    import keras
+    import keras_tuner
+
+    from bench.data import load_dataset
+    from models import make_build_model
+
+    data = load_dataset(args.dataset, image_size=(48, 16) if args.dataset != "digits" else None)
+    build = make_build_model(data.input_shape, data.num_classes)
+    for i in range(args.trials):
+        keras.backend.clear_session()
+        gc.collect()
+        build(keras_tuner.HyperParameters()).fit(
+            data.x_train, data.y_train, validation_data=(data.x_val, data.y_val), epochs=1,
+            batch_size=64, verbose=0)
+        sample(f"bare trial {i}")

@@ -466,14 +466,12 @@ def render_provenance(group: DatasetStudies) -> list[str]:
         lines = ["No compare study for this data set in the store.", ""]
     lines = ["### How this was produced", ""] + lines
     for name, b in group.extra.get(KIND_MEMORY, []):
-        rss = b.get("peak_rss_mb")
-        if isinstance(rss, dict):
-            rss = [rss[k] for k in sorted(rss, key=lambda k: (len(str(k)), str(k)))]
-        text = (f"peak RSS over {len(rss)} measurements: first {_f(rss[0], 1)} MB, last "
-                f"{_f(rss[-1], 1)} MB, max {_f(max(rss), 1)} MB"
-                if isinstance(rss, list) and rss else f"peak RSS: {_json(rss)} MB")
-        lines += ["### Memory", "", f"Study `{name}`: {_json(b.get('trials'))} trials; {text}.",
-                  ""] + _command(b)
+        lines += ["### Memory", "", f"Study `{name}` ({b.get('loop', 'search')}): "
+                  f"{_json(b.get('trials'))} trials in one process; resident memory: mean of "
+                  f"the first tenth {_f(b.get('first_tenth_mean_mb'), 0)} MiB, of the last tenth "
+                  f"{_f(b.get('last_tenth_mean_mb'), 0)} MiB, peak {_f(b.get('peak_rss_mb'), 0)} MiB, "
+                  f"growth {_f(b.get('growth_mb_per_100_trials'), 0)} MiB per 100 trials.", ""]
+        lines += _command(b)
     for name, b in group.extra.get(KIND_SCALING, []):
         workers = b.get("workers")
         lines += ["### Scaling", "", f"Study `{name}`:", ""]

@@ -225,8 +225,9 @@ def test_small_store_guards_and_extra_sections(tmp_path):
                 trial_images_per_s=97.0, ratio=0.97, command="bench throughput",
                 batch_size=64))
     _study(url, f"{DATASET}-memory",
-           dict(kind="memory", dataset=DATASET, trials=3, peak_rss_mb=[500, 510, 512],
-                command="bench memory"))
+           dict(kind="memory", dataset=DATASET, trials=3, rss_mb=[500, 510, 512],
+                peak_rss_mb=512, first_tenth_mean_mb=500, last_tenth_mean_mb=512,
+                growth_mb_per_100_trials=600, loop="tpe search", command="bench memory"))
     _study(url, f"{DATASET}-scaling",
            dict(kind="scaling", dataset=DATASET, workers={"1": 60.0, "2": 110.0}, ratio=1.83,
                 command="bench scaling"))
@@ -238,4 +239,5 @@ def test_small_store_guards_and_extra_sections(tmp_path):
     header, *rows = _table_after(md, "### Targets")
     assert [r[1] for r in rows] == ["NOT MEASURED", "NOT MEASURED", "MET"]
     assert "ratio 0.970" in md
-    assert "max 512.0 MB" in md and "| 2 | 110.0 |" in md and "bench scaling" in md
+    assert "peak 512 MiB, growth 600 MiB per 100 trials" in md and "| 2 | 110.0 |" in md
+    assert "bench scaling" in md
