@@ -47,7 +47,7 @@ def run_compare(args: argparse.Namespace, searchers: list[str], seeds: list[int]
     meta = optuna.create_study(storage=storage, study_name=f"{dataset}-compare", load_if_exists=True)
     meta.set_user_attr(schema.STUDY_BENCH, {
         "kind": schema.KIND_COMPARE, "dataset": dataset,
-        "command": "python -m bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": "python -m bench " + shlex.join(getattr(args, "_argv", sys.argv[1:])),
         "wall_seconds": round(time.monotonic() - started, 1), "machine": machine(),
         "versions": versions(), "searchers": searchers, "seeds": seeds,
         "budget_epochs": cfg.budget_epochs, "epochs_per_trial": cfg.epochs_per_trial,

@@ -45,7 +45,7 @@ def run_memory(args: argparse.Namespace) -> int:
         "rss_mb": rss, "peak_rss_mb": max(rss), "first_tenth_mean_mb": round(early, 1),
         "last_tenth_mean_mb": round(late, 1),
         "growth_mb_per_100_trials": round((late - early) / max(1, len(rss) - tenth) * 100, 1),
-        "command": "python -m bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": "python -m bench " + shlex.join(getattr(args, "_argv", sys.argv[1:])),
         "machine": machine(), "versions": versions(),
     }
     import optuna

@@ -54,7 +54,7 @@ def run_scaling(args: argparse.Namespace) -> int:
     meta.set_user_attr(schema.STUDY_BENCH, {
         "kind": schema.KIND_SCALING, "dataset": args.dataset, "workers": per_hour,
         "ratio": ratio, "trials": args.trials, "preset": args.preset,
-        "command": "python -m bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": "python -m bench " + shlex.join(getattr(args, "_argv", sys.argv[1:])),
         "machine": machine(), "versions": versions(), "storage": args.storage.split("://")[0]})
     print(f"ratio {args.workers} vs 1 worker(s): {ratio:.2f}x")
     return 0

@@ -100,7 +100,7 @@ def run_throughput(args: argparse.Namespace) -> int:
         "epochs": args.epochs, "repeats": args.repeats, "train_images": n,
         "bare_images_per_s": round(bare_ips, 1), "trial_images_per_s": round(trial_ips, 1),
         "ratio": round(trial_ips / bare_ips, 4),
-        "command": "python -m bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": "python -m bench " + shlex.join(getattr(args, "_argv", sys.argv[1:])),
         "machine": machine(), "versions": versions(),
     }
     import optuna
