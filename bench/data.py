@@ -22,7 +22,7 @@ import numpy as np
 
 from bench.errors import UserError
 from bench.toon import DEFAULT_SIZE as TOON_SIZE
-from bench.toon import generate_toon
+from bench.toon import check_size, generate_toon
 
 DataError = UserError  # bad data input is the user's to fix: one clear line, exit code 2
 
@@ -123,18 +123,8 @@ def _from_arrays(name: str, x: np.ndarray, y: np.ndarray, class_names: tuple[str
 
 # -------------------------------------------------------------------------- loaders
 
-def _check_size(image_size: Any, spec: str) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in image_size)
-    except (TypeError, ValueError):
-        raise UserError(f"{spec}: image_size must be (height, width), got {image_size!r}")
-    if h < 1 or w < 1:
-        raise UserError(f"{spec}: image_size must be positive, got {image_size!r}")
-    return h, w
-
-
 def _load_toon(image_size: tuple[int, int] | None, seed: int) -> Dataset:
-    size = _check_size(image_size or TOON_SIZE, "toon")
+    size = check_size(image_size or TOON_SIZE, "toon")
     x, y, names = generate_toon(TOON_IMAGES, size, seed)
     return _from_arrays("toon", x, y, names, seed)
 
@@ -143,7 +133,7 @@ def _load_digits(image_size: tuple[int, int] | None, seed: int) -> Dataset:
     from PIL import Image
     from sklearn.datasets import load_digits
 
-    h, w = _check_size(image_size or DIGITS_SIZE, "digits")
+    h, w = check_size(image_size or DIGITS_SIZE, "digits")
     d = load_digits()
     gray = np.clip(np.round(d.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
     if (h, w) != gray.shape[1:]:
@@ -291,7 +281,7 @@ def _read_image(path: Path, size: tuple[int, int]) -> np.ndarray:
 
 def _load_folder(root: Path, image_size: tuple[int, int] | None, seed: int) -> Dataset:
     root = root.expanduser()
-    size = _check_size(image_size or TOON_SIZE, str(root))
+    size = check_size(image_size or TOON_SIZE, str(root))
     classes, files = _scan_folder(root)
     # read every image before saving a split: a corrupt file must not leave a split behind
     listed = sorted(f for imgs in files.values() for f in imgs)

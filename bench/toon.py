@@ -104,7 +104,7 @@ def generate_toon(n_images: int = 1000, image_size: tuple[int, int] = DEFAULT_SI
     n_images = int(n_images)
     if n_images < 1:
         raise UserError(f"toon: n_images must be >= 1, got {n_images}")
-    h, w = _check_size(image_size)
+    h, w = check_size(image_size)
     rng = np.random.default_rng([int(seed), 0x70_0E])
     p = _draw_params(rng, n_images)
     x = np.empty((n_images, h, w, 3), dtype=np.uint8)
@@ -117,13 +117,14 @@ def generate_toon(n_images: int = 1000, image_size: tuple[int, int] = DEFAULT_SI
     return x, p["label"].astype(np.int32), CLASS_NAMES
 
 
-def _check_size(image_size: tuple[int, int]) -> tuple[int, int]:
+def check_size(image_size: object, spec: str = "toon") -> tuple[int, int]:
+    """(height, width) as positive ints, or one clear error naming the data set."""
     try:
-        h, w = (int(s) for s in image_size)
+        h, w = (int(s) for s in image_size)  # type: ignore[union-attr]
     except (TypeError, ValueError):
-        raise UserError(f"toon: image_size must be (height, width), got {image_size!r}")
+        raise UserError(f"{spec}: image_size must be (height, width), got {image_size!r}")
     if h < 1 or w < 1:
-        raise UserError(f"toon: image_size must be positive, got {image_size!r}")
+        raise UserError(f"{spec}: image_size must be positive, got {image_size!r}")
     return h, w
 
 
