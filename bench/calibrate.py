@@ -154,14 +154,11 @@ def record(result: dict[str, Any], storage: str) -> None:
     """Keep the calibration in the store (study ``<dataset>-calibration``) for the report."""
     import shlex
 
-    import optuna
-
     from bench import schema, store
     from bench.runner import machine, versions
 
     name = result["dataset"]["name"]
-    study = optuna.create_study(storage=store.open_storage(storage),
-                                study_name=f"{name}-calibration", load_if_exists=True)
+    study = store.create_study(store.open_storage(storage), f"{name}-calibration")
     study.set_user_attr(schema.STUDY_BENCH, {
         "kind": schema.KIND_CALIBRATION, "dataset": name, "markdown": markdown(result),
         "baseline": result["baseline"], "val_loss": result["val_loss"],

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import Sequence
 
-from bench.errors import RunError, UserError
+from bench import quiet
+from bench.errors import INTERRUPTED, RunError, UserError
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
 
@@ -208,18 +210,25 @@ def _quiet_libraries() -> None:
     logging.getLogger("absl").setLevel(logging.ERROR)
 
 
+def _terminate_as_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (kill, timeout, job schedulers) ends a run like Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    _quiet_libraries()
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args._argv = list(sys.argv[1:] if argv is None else argv)  # workers re-run the same command
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
+        args = build_parser().parse_args(argv)
+        args._argv = list(sys.argv[1:] if argv is None else argv)  # workers re-run the same command
+        if not getattr(args, "verbose", False):
+            quiet.install()
+        _quiet_libraries()
         return int(args.func(args) or 0)
     except (UserError, RunError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted: finished trials are in the store; run the same command to resume",
-              file=sys.stderr)
+        print(INTERRUPTED, file=sys.stderr)
         return 130

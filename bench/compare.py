@@ -44,7 +44,7 @@ def run_compare(args: argparse.Namespace, searchers: list[str], seeds: list[int]
     storage = store.open_storage(cfg.storage)
     dataset = optuna.load_study(study_name=summaries[0].study_name, storage=storage).user_attrs[
         schema.STUDY_BENCH]["dataset"]
-    meta = optuna.create_study(storage=storage, study_name=f"{dataset}-compare", load_if_exists=True)
+    meta = store.create_study(storage, f"{dataset}-compare")
     meta.set_user_attr(schema.STUDY_BENCH, {
         "kind": schema.KIND_COMPARE, "dataset": dataset,
         "command": "python -m bench " + shlex.join(getattr(args, "_argv", sys.argv[1:])),
@@ -87,7 +87,7 @@ def _retrain_all(cfg: RunConfig, study_names: list[str], seeds: list[int]) -> No
               f"{result['n_params']} params", flush=True)
     for seed in seeds:
         name = f"{data.name}-baseline-s{seed}"
-        study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True)
+        study = store.create_study(storage, name)
         old = study.user_attrs.get(schema.STUDY_BENCH, {})
         if schema.STUDY_RETRAIN in study.user_attrs and old.get("fingerprint") == data.fingerprint:
             continue

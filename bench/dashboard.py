@@ -1,7 +1,9 @@
 """``python -m bench dashboard``: optuna-dashboard on the study store.
 
 optuna-dashboard has no authentication and exposes write endpoints (rename, delete a
-study), so it binds to 127.0.0.1 unless the user asks for another address.
+study), so it binds to 127.0.0.1 unless the user asks for another address. It only shows
+an existing store: a mistyped path is refused rather than served as a new empty store,
+and a write-protected store is served read-only (with a warning: edits in the page fail).
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import sys
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from bench.errors import UserError
-from bench.store import open_storage
+from bench.store import display_url, open_storage, write_problem
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -24,7 +26,8 @@ def serve(storage_url: str, host: str = "127.0.0.1", port: int = 8080) -> int:
 
     if not 0 <= port <= 65535:
         raise UserError(f"--port must be 0..65535 (got {port})")
-    storage = open_storage(storage_url)
+    storage = open_storage(storage_url, must_exist=True, read_only=True)
+    read_only_why = write_problem(storage_url)
     try:
         httpd = make_server(host, port, optuna_dashboard.wsgi(storage), handler_class=_QuietHandler)
     except OSError as exc:
@@ -33,11 +36,14 @@ def serve(storage_url: str, host: str = "127.0.0.1", port: int = 8080) -> int:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     try:  # Ctrl-C at any point from here on is the normal way to stop
-        print(f"optuna-dashboard for {storage_url} on http://{shown}:{httpd.server_port}/ "
+        print(f"optuna-dashboard for {display_url(storage_url)} on http://{shown}:{httpd.server_port}/ "
               "(Ctrl-C to stop)", flush=True)
         if host not in ("127.0.0.1", "localhost", "::1"):
             print("warning: the dashboard has no login and can delete studies; "
                   f"it is reachable from other machines via {host}", file=sys.stderr, flush=True)
+        if read_only_why:
+            print(f"warning: {read_only_why}: the dashboard shows it, but renaming, deleting "
+                  "or noting in the page will fail", file=sys.stderr, flush=True)
         httpd.serve_forever()
     except KeyboardInterrupt:
         pass

@@ -11,3 +11,7 @@ class RunError(Exception):
     """The run could not go on (storage unreachable, too many failed trials). Exit code 1."""
 
     exit_code = 1
+
+
+# What every interrupted command prints (Ctrl-C, SIGTERM), at any moment of its life.
+INTERRUPTED = "interrupted: finished trials are in the store; run the same command to resume"

@@ -42,6 +42,8 @@ Mapping decisions (why):
   value at the score's step (else its last), ``kt_status``, ``kt_best_step``, ``kt_score``
   (non-COMPLETE trials), ``error`` (tail of KerasTuner's message), Hyperband's ``tuner/*``
   bookkeeping (not params) and ``epochs_trained`` where Hyperband's values give it.
+* The study's metric name is the objective's (``val_accuracy``; ``score`` when unknown), so
+  optuna-dashboard labels the values by name.
 * Re-importing never duplicates: trials already in the study (by ``kt_trial_id``) are
   counted, not written. Everything is parsed and validated before the first write; if a
   write fails, a study created by this import is deleted again.
@@ -67,6 +69,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from bench import schema
 from bench.errors import RunError, UserError
+from bench.store import create_study, display_url, open_storage
 
 # Study user attrs written by this import (``bench`` follows docs/design.md's convention
 # that extra studies are told apart by ``bench["kind"]``).
@@ -723,28 +726,6 @@ def _build_trials(plans: list[_Planned], known: dict[str, BaseDistribution],
 # ---------------------------------------------------------------------------- import
 
 
-def _open_storage(url: str) -> optuna.storages.BaseStorage:
-    """The project's store opener where present (same messages as every other command)."""
-    try:
-        from bench.store import open_storage
-    except ImportError:
-        open_storage = None
-    if open_storage is not None:
-        return open_storage(url)
-    try:
-        return optuna.storages.RDBStorage(url)
-    except Exception as exc:
-        raise RunError(f"cannot open storage {_redact(url)}: {_one_line(exc)}") from None
-
-
-def _redact(url: str) -> str:
-    """Storage URLs may carry a password: never print it."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url
-
-
 def _summarise_skips(skipped: list[tuple[str, str]]) -> str:
     shown = "; ".join(f"{f}: {why}" for f, why in skipped[:3])
     more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
@@ -772,11 +753,11 @@ def import_project(path: str | Path, *, storage: str,
         except _Skip as exc:
             plan_skips.append((t.trial_id, t.file, str(exc)))
 
-    store = _open_storage(storage)
+    store = open_storage(storage)
     try:
         exists = name in optuna.get_all_study_names(store)
     except Exception as exc:
-        raise RunError(f"cannot read storage {_redact(storage)}: {_one_line(exc)}") from None
+        raise RunError(f"cannot read storage {display_url(storage)}: {_one_line(exc)}") from None
     known: dict[str, BaseDistribution] = {}
     present: set[str] = set()
     if exists:
@@ -820,8 +801,10 @@ def import_project(path: str | Path, *, storage: str,
     added = 0
     created = False
     try:
-        study = optuna.create_study(storage=store, study_name=name,
-                                    direction=objective.direction, load_if_exists=True)
+        # KerasTuner's own name for its objective (its "score" when it cannot be inferred),
+        # so optuna-dashboard shows e.g. "val_accuracy" instead of "Objective 0".
+        study = create_study(store, name, direction=objective.direction,
+                             metric_names=[objective.name or "score"])
         created = not exists
         if created:
             study.set_user_attr(schema.STUDY_BENCH, {
@@ -846,7 +829,7 @@ def import_project(path: str | Path, *, storage: str,
         else:
             undo = (f"{added} trial(s) were added to {name!r}; importing again adds the rest "
                     "(trials are matched by kt_trial_id)")
-        raise RunError(f"writing to storage {_redact(storage)} failed: {_one_line(exc)}; {undo}") from exc
+        raise RunError(f"writing to storage {display_url(storage)} failed: {_one_line(exc)}; {undo}") from exc
     return ImportResult(name, added, skipped, already)
 
 
@@ -898,10 +881,10 @@ def run_cli(args: argparse.Namespace) -> int:
     skipped = f", {len(result.skipped)} file(s) skipped" if result.skipped else ""
     if result.added:
         print(f"imported {result.added} trial(s) from {args.path} into study "
-              f"{result.study_name!r} ({_redact(args.storage)}); {result.already_present} already "
+              f"{result.study_name!r} ({display_url(args.storage)}); {result.already_present} already "
               f"there{skipped}")
     else:
-        print(f"nothing new: study {result.study_name!r} ({_redact(args.storage)}) already holds "
+        print(f"nothing new: study {result.study_name!r} ({display_url(args.storage)}) already holds "
               f"the {result.already_present} importable trial(s) of {args.path}{skipped}")
     for file, why in result.skipped:
         print(f"skipped {os.path.join(str(args.path), file)}: {why}")

@@ -48,9 +48,8 @@ def run_memory(args: argparse.Namespace) -> int:
         "command": "python -m bench " + shlex.join(getattr(args, "_argv", sys.argv[1:])),
         "machine": machine(), "versions": versions(),
     }
-    import optuna
-    meta = optuna.create_study(storage=main_storage, study_name=f"{args.dataset}-memory" + ("-bare" if args.bare else ""),
-                               load_if_exists=True)
+    meta = store.create_study(main_storage,
+                              f"{args.dataset}-memory" + ("-bare" if args.bare else ""))
     meta.set_user_attr(schema.STUDY_BENCH, result)
     print(f"{len(rss)} trials: peak RSS {max(rss):.0f} MiB, mean of first tenth {early:.0f} MiB, "
           f"last tenth {late:.0f} MiB")

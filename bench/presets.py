@@ -16,17 +16,19 @@ from bench.errors import UserError
 @dataclass(frozen=True)
 class Preset:
     name: str
-    image_size: tuple[int, int] | None  # None: the data set's own default
+    image_size: tuple[int, int] | None  # toon's size; None: the data set's own default
     epochs_per_trial: int
     budget_epochs: int
     batch_size: int = 64
     patience: int = 3                    # EarlyStopping on val_loss, as in the seed
+    max_pixels: int = 120 * 40           # cap on h*w for an image folder's own size
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
-    Preset("quick", image_size=(48, 16), epochs_per_trial=2, budget_epochs=8),
+    Preset("quick", image_size=(48, 16), epochs_per_trial=2, budget_epochs=8, max_pixels=48 * 16),
     Preset("standard", image_size=None, epochs_per_trial=15, budget_epochs=180),
-    Preset("full", image_size=(600, 200), epochs_per_trial=75, budget_epochs=2000),
+    Preset("full", image_size=(600, 200), epochs_per_trial=75, budget_epochs=2000,
+           max_pixels=600 * 200),
 )}
 
 

@@ -24,9 +24,7 @@ import optuna
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy.engine import make_url
-
-from bench import schema
+from bench import schema, store
 from bench.errors import UserError
 
 KIND_MEMORY = schema.KIND_MEMORY
@@ -51,6 +49,7 @@ class Run:
     budget_epochs: float | None
     trials: list[FrozenTrial]
     retrain: dict | None
+    used: int = 0      # epochs trained, RUNNING trials included: store.epochs_used, as the run says
 
 
 @dataclass
@@ -58,6 +57,7 @@ class DatasetStudies:
     """Everything the store holds about one data set."""
 
     runs: dict[str, list[Run]] = field(default_factory=dict)   # searcher -> runs by seed
+    empty: dict[str, list[str]] = field(default_factory=dict)  # searcher -> studies, no finished trial
     baselines: list[tuple[Any, dict]] = field(default_factory=list)  # (seed, retrain)
     extra: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)  # kind -> (name, bench)
 
@@ -81,32 +81,12 @@ def _ordered(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
                                        t.datetime_complete or datetime.min, t.number))
 
 
-def _safe_url(storage: str) -> str:
-    """The storage URL without its password."""
-    try:
-        return make_url(storage).render_as_string(hide_password=True)
-    except Exception:
-        return storage
-
-
-def _open_storage(storage: str) -> optuna.storages.BaseStorage:
-    """Open the store without creating one: a mistyped sqlite path must not pass silently."""
-    if "://" not in storage:
-        raise UserError(f"malformed storage URL {storage!r}: expected e.g. sqlite:///studies.db")
-    if storage.startswith("sqlite:///"):
-        path = storage[len("sqlite:///"):].split("?", 1)[0]
-        if path and path != ":memory:" and not Path(path).exists():
-            raise UserError(f"no benchmark studies in {_safe_url(storage)}: "
-                            f"{path} does not exist")
-    from bench.store import open_storage  # refuses foreign or corrupt files in one line
-    return open_storage(storage)
-
-
 def collect(storage: str) -> dict[str, DatasetStudies]:
     """Group the store's benchmark studies by data set (studies without ``bench`` are skipped)."""
-    store = _open_storage(storage)
+    # Only reads: a write-protected store is fine, a missing one is an error (not a new file).
+    rdb = store.open_storage(storage, must_exist=True, read_only=True)
     data: dict[str, DatasetStudies] = {}
-    for summary in sorted(optuna.get_all_study_summaries(store, include_best_trial=False),
+    for summary in sorted(optuna.get_all_study_summaries(rdb, include_best_trial=False),
                           key=lambda s: s.study_name):
         bench = summary.user_attrs.get(schema.STUDY_BENCH)
         if not isinstance(bench, dict) or "kind" not in bench:
@@ -115,21 +95,27 @@ def collect(storage: str) -> dict[str, DatasetStudies]:
         kind = bench["kind"]
         retrain = summary.user_attrs.get(schema.STUDY_RETRAIN)
         if kind == schema.KIND_SEARCH:
-            study = optuna.load_study(study_name=summary.study_name, storage=store)
+            study = optuna.load_study(study_name=summary.study_name, storage=rdb)
+            searcher = str(bench.get("searcher", "?"))
+            everything = study.get_trials(deepcopy=False)
+            trials = _ordered(everything)
+            if not trials:  # e.g. a run that died before its first trial ended: not a seed
+                group.empty.setdefault(searcher, []).append(summary.study_name)
+                continue
             budget = bench.get("budget_epochs")
-            group.runs.setdefault(str(bench.get("searcher", "?")), []).append(Run(
-                name=summary.study_name, searcher=str(bench.get("searcher", "?")),
-                seed=bench.get("seed"), backend=_backend(bench),
-                budget_epochs=float(budget) if budget is not None else None,
-                trials=_ordered(study.get_trials(deepcopy=False)),
-                retrain=retrain if isinstance(retrain, dict) else None))
+            group.runs.setdefault(searcher, []).append(Run(
+                name=summary.study_name, searcher=searcher, seed=bench.get("seed"),
+                backend=_backend(bench),
+                budget_epochs=float(budget) if budget is not None else None, trials=trials,
+                retrain=retrain if isinstance(retrain, dict) else None,
+                used=store.epochs_used(everything)))
         elif kind == schema.KIND_BASELINE:
             if isinstance(retrain, dict):
                 group.baselines.append((bench.get("seed"), retrain))
         else:
             group.extra.setdefault(kind, []).append((summary.study_name, bench))
     if not data:
-        raise UserError(f"no benchmark studies in {_safe_url(storage)}")
+        raise UserError(f"no benchmark studies in {store.display_url(storage)}")
     for group in data.values():
         group.runs = {s: sorted(r, key=lambda run: _seed_key(run.seed))
                       for s, r in sorted(group.runs.items())}
@@ -161,7 +147,7 @@ def anytime(trials: Sequence[FrozenTrial]) -> list[Point]:
     """Best-so-far against cost; a PRUNED trial costs epochs but is not a result (design.md)."""
     points, epochs, wall, best = [], 0.0, 0.0, math.inf
     for t in trials:
-        epochs += _attr(t, schema.T_EPOCHS)
+        epochs += store.trial_epochs(t)
         wall += _attr(t, schema.T_WALL)
         value = _complete_value(t)
         if value is not None and value < best:
@@ -193,7 +179,7 @@ class SearcherStats:
 
     searcher: str
     backend: str
-    seeds: list[Any]
+    seeds: list[Any]                     # one per run (study); several runs may share a seed
     best: list[float]                    # per seed with a COMPLETE trial
     val_accuracy: list[float]            # of each seed's best trial, where recorded
     budget: list[float]
@@ -203,7 +189,8 @@ class SearcherStats:
     complete: int = 0                    # sums over seeds
     pruned: int = 0
     failed: int = 0
-    overhead: float | None = None        # median over pooled trials of wall - fit
+    overhead: float | None = None        # median over pooled COMPLETE/PRUNED trials of wall - fit
+
 
 
 def searcher_stats(runs: Sequence[Run], target: float | None) -> SearcherStats:
@@ -219,7 +206,7 @@ def searcher_stats(runs: Sequence[Run], target: float | None) -> SearcherStats:
                 s.val_accuracy.append(float(bt.user_attrs[schema.T_VAL_ACC]))
         if run.budget_epochs is not None:
             s.budget.append(run.budget_epochs)
-        s.used.append(sum(_attr(t, schema.T_EPOCHS) for t in run.trials))
+        s.used.append(float(run.used))
         if target is not None:
             hit = reach(anytime(run.trials), target)
             s.to_target_epochs.append(hit.epochs if hit else math.inf)
@@ -227,8 +214,10 @@ def searcher_stats(runs: Sequence[Run], target: float | None) -> SearcherStats:
         s.complete += sum(t.state == TrialState.COMPLETE for t in run.trials)
         s.pruned += sum(t.state == TrialState.PRUNED for t in run.trials)
         s.failed += sum(t.state == TrialState.FAIL for t in run.trials)
+        # A failed trial's time says how it failed, not what the tuner costs per trial.
         overheads += [_attr(t, schema.T_WALL) - _attr(t, schema.T_FIT) for t in run.trials
-                      if schema.T_WALL in t.user_attrs and schema.T_FIT in t.user_attrs]
+                      if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+                      and schema.T_WALL in t.user_attrs and schema.T_FIT in t.user_attrs]
     s.overhead = median(overheads)
     return s
 
@@ -315,31 +304,50 @@ def _link(path: Path, md_dir: Path) -> str:
 SEARCH_HEADER = (
     "searcher", "backend", "seeds", "best val_loss", "val_accuracy of best",
     "budget epochs", "epochs used", "epochs to target", "wall s to target",
-    "seeds reaching target", "complete / pruned / failed", "overhead s/trial")
+    "runs reaching target", "complete / pruned / failed", "overhead s/trial")
+
+
+def _seeds_text(seeds: Sequence[Any], unit: bool = True) -> str:
+    """"3 seeds", or "1 seed (8 runs)" when several studies ran the same seed."""
+    distinct = len({_json(seed) for seed in seeds})
+    text = f"{distinct} seed{'s' if distinct != 1 else ''}" if unit else str(distinct)
+    return text if distinct == len(seeds) else f"{text} ({len(seeds)} runs)"
+
+
+def _left_out(empty: dict[str, list[str]]) -> list[str]:
+    names = sorted(name for group in empty.values() for name in group)
+    if not names:
+        return []
+    return [f"Left out: {len(names)} stud{'y' if len(names) == 1 else 'ies'} with no finished "
+            "trial (not counted as runs or seeds): " + ", ".join(f"`{n}`" for n in names) + ".",
+            ""]
 
 
 def render_search(stats: Sequence[SearcherStats], target: float | None,
-                  n_random: int) -> list[str]:
-    """The per-searcher table and the conventions needed to read it."""
+                  random_runs: Sequence[Run], empty: dict[str, list[str]] | None = None) -> list[str]:
+    """The per-searcher table and the conventions needed to read it; ``empty`` lists the
+    studies left out because no trial of theirs finished (not counted as seeds)."""
     if target is None:
         lines = ["Target quality: not defined (no RandomSearch `random` runs).", ""]
     else:
         lines = [f"Target quality = RandomSearch median best val_loss at full budget: "
-                 f"**{_f(target)}** (over {n_random} seeds).", ""]
-    lines += ["Conventions: best val_loss over COMPLETE trials; figures are "
-              "median [min–max] over seeds; `budget epochs` and `epochs used` (sum of "
-              "`epochs_trained`) are medians over seeds; epochs / wall seconds to target are "
-              "medians over seeds of the cumulative cost at the first trial whose best-so-far "
-              "meets the target (a seed that never does counts as not reached); trial counts "
-              "are sums over seeds; overhead = median over all trials of all seeds of "
-              "`wall_seconds - fit_seconds`.", ""]
-    rows = [(s.searcher, s.backend, len(s.seeds), _spread(s.best), _spread(s.val_accuracy),
+                 f"**{_f(target)}** (over {_seeds_text([r.seed for r in random_runs])}).", ""]
+    lines += ["Conventions: a run is one study (one searcher, one seed); `seeds` counts "
+              "distinct seeds. Best val_loss over COMPLETE trials; figures are "
+              "median [min–max] over runs; `budget epochs` and `epochs used` (epochs "
+              "trained, counted as the run's own summary counts them) are medians over runs; "
+              "epochs / wall seconds to target are medians over runs of the cumulative cost at "
+              "the first trial whose best-so-far meets the target (a run that never does counts "
+              "as not reached); trial counts are sums over runs; overhead = median over the "
+              "COMPLETE and PRUNED trials of all runs of `wall_seconds - fit_seconds` (FAIL "
+              "trials left out).", ""]
+    rows = [(s.searcher, s.backend, _seeds_text(s.seeds, unit=False), _spread(s.best), _spread(s.val_accuracy),
              _n(median(s.budget)), _n(median(s.used)), _n(median(s.to_target_epochs)),
              _f(median(s.to_target_wall), 1),
              f"{sum(math.isfinite(x) for x in s.to_target_epochs)}/{len(s.seeds)}"
              if target is not None else DASH,
              f"{s.complete} / {s.pruned} / {s.failed}", _f(s.overhead, 3)) for s in stats]
-    return lines + _table(SEARCH_HEADER, rows) + render_verdict(stats)
+    return lines + _table(SEARCH_HEADER, rows) + _left_out(empty or {}) + render_verdict(stats)
 
 
 def render_verdict(stats: Sequence[SearcherStats]) -> list[str]:
@@ -409,7 +417,8 @@ def _target2(stats: dict[str, SearcherStats]) -> tuple[str, str]:
     ref = stats.get(RANDOM_SEARCHER)
     optuna_s = [s for s in stats.values() if s.backend == BACKEND_OPTUNA and s.overhead is not None]
     if ref is None or ref.overhead is None or not optuna_s:
-        return "NOT MEASURED", "needs RandomSearch and Optuna-backed trials with wall and fit times"
+        return "NOT MEASURED", ("needs COMPLETE or PRUNED trials with wall and fit times of "
+                                "RandomSearch and of an Optuna-backed searcher")
     ok = all(s.overhead <= ref.overhead / 2 for s in optuna_s)
     parts = ", ".join(f"`{s.searcher}` {_f(s.overhead, 3)} s" for s in optuna_s)
     return ("MET" if ok else "NOT MET",
@@ -577,13 +586,14 @@ def render_dataset(dataset: str, group: DatasetStudies, out_dir: Path,
         anytime_png = plots_dir / f"{_slug(dataset)}_anytime.png"
         plot_anytime(group.runs, target, anytime_png, f"{dataset}: anytime performance")
         lines += ["### Search", ""] + render_search(list(stats.values()), target,
-                                                     len(random_runs))
+                                                     random_runs, group.empty)
         lines += [f"![anytime performance on {dataset}]({_link(anytime_png, out_dir)})", "",
                   "Best-so-far val_loss against cumulative epochs: median over seeds, band "
                   "min–max over seeds, each seed's step curve evaluated on the union of all "
                   "seeds' epoch counts.", ""]
     else:
-        lines += ["No search studies for this data set.", ""]
+        lines += ["No search studies with a finished trial for this data set.", ""]
+        lines += _left_out(group.empty)
     lines += render_retrain(group)
     if stats:
         lines += ["### Hyperparameter importances", ""]
@@ -612,7 +622,7 @@ def write_report(storage: str, out: str | Path = "RESULTS.md",
     out.parent.mkdir(parents=True, exist_ok=True)
     plots = Path(plots_dir)
     lines = ["# Results", "",
-             f"Read from the study store `{_safe_url(storage)}`; "
+             f"Read from the study store `{store.display_url(storage)}`; "
              f"data sets: {', '.join(f'`{d}`' for d in sorted(data))}.", ""]
     for dataset in sorted(data):
         lines += render_dataset(dataset, data[dataset], out.parent, plots)

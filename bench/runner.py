@@ -9,11 +9,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import schema, store
+from bench import kt_project, runlock, schema, store
+from bench.diskfull import disk_full_as_run_error
 from bench.errors import RunError, UserError
 from bench.presets import get_preset
 from searchers.base import SearchSettings
 from searchers.registry import get_searcher
+
+MAX_SEED = 2**32 - 1  # NumPy's and the samplers' seed range
 
 _VERSIONED = ("tensorflow-cpu", "tensorflow", "keras", "keras-tuner", "optuna",
               "optuna-dashboard", "tensorboard", "numpy", "sqlalchemy")
@@ -52,7 +55,7 @@ class RunConfig:
             epochs_per_trial=(self.epochs_per_trial if self.epochs_per_trial is not None
                               else preset.epochs_per_trial),
             batch_size=self.batch_size if self.batch_size is not None else preset.batch_size,
-            image_size=self.image_size or (preset.image_size if self.dataset != "digits" else None),
+            image_size=self.image_size or (preset.image_size if self.dataset == "toon" else None),
         )
         for name in ("budget_epochs", "epochs_per_trial", "batch_size", "max_trials"):
             value = getattr(cfg, name)
@@ -60,7 +63,18 @@ class RunConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be > 0 (got {value})")
         if cfg.timeout is not None and cfg.timeout <= 0:
             raise UserError(f"--timeout must be > 0 seconds (got {cfg.timeout:g})")
+        for name in ("seed", "data_seed"):
+            value = getattr(cfg, name)
+            if not 0 <= value <= MAX_SEED:
+                raise UserError(f"--{name.replace('_', '-')} must be 0..{MAX_SEED} (got {value})")
+        if cfg.study is not None:
+            schema.check_study_name(cfg.study)
         return cfg
+
+    @property
+    def max_pixels(self) -> int:
+        """Cap on an image folder's own size (the preset's)."""
+        return get_preset(self.preset).max_pixels
 
 
 @dataclass
@@ -120,47 +134,132 @@ class Prepared:
     study: Any
     data: Any
     run_dir: Path
+    lock: runlock.Lock = field(default_factory=runlock.NoLock)
 
     def refresh(self, wall: float = 0.0) -> "RunSummary":
         return _summary(self.cfg, self.study_name, self.label, self.study, self.run_dir, wall)
 
 
-def prepare_study(cfg: RunConfig) -> Prepared:
-    """Validate the run, open the store, load the data, create or reopen the study."""
+def load_run_data(cfg: RunConfig) -> Any:
+    """The run's data set: the same pixels and split for every searcher of a comparison."""
+    from bench.data import load_dataset
+    return load_dataset(cfg.dataset, image_size=cfg.image_size, seed=cfg.data_seed,
+                        max_pixels=cfg.max_pixels, split_dir=_split_dir(cfg.storage))
+
+
+def _split_dir(storage_url: str) -> Path | None:
+    """A folder's saved split lives beside an SQLite store (None: the user cache)."""
+    if storage_url.startswith("sqlite:///") and storage_url != "sqlite:///:memory:":
+        return Path(storage_url.split(":///", 1)[1]).expanduser().resolve().parent
+    return None
+
+
+def derived_seed(seed: int, offset: int) -> int:
+    """A seed derived from the run's (resume, worker index), kept in the samplers' range."""
+    return (seed + offset) % (MAX_SEED + 1)
+
+
+# The deepest path a run writes below runs/<study>/ (a Hyperband trial's checkpoint, a
+# TensorBoard event file named after the host), with room to spare.
+_DEEPEST_BELOW_RUN_DIR = 160
+
+
+def check_logdir(run_dir: Path) -> None:
+    """Refuse a --logdir that cannot hold the run before anything is created."""
+    path = run_dir.expanduser().absolute()
+    existing = path
+    while not existing.exists():
+        if existing.is_symlink():  # a dangling link
+            raise UserError(f"--logdir: {existing} is a broken link")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"--logdir: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--logdir: {existing} is not writable")
+    try:
+        path_max = os.pathconf(existing, "PC_PATH_MAX")
+        name_max = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        path_max, name_max = 4096, 255
+    if any(len(part.encode()) > name_max for part in path.parts):
+        raise UserError(f"--logdir: a folder name in {str(path)[:60]}... is longer than the "
+                        f"{name_max} bytes this file system allows")
+    if len(str(path).encode()) + _DEEPEST_BELOW_RUN_DIR > path_max:
+        raise UserError(f"--logdir: {str(path)[:60]}... is too long ({len(str(path))} "
+                        f"characters; the run needs {_DEEPEST_BELOW_RUN_DIR} more below it "
+                        f"and paths may have {path_max})")
+
+
+def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
+    """Validate the run, open the store, load the data, create or reopen the study.
+
+    Holds the study's run lock (see ``bench.runlock``) until the caller releases
+    ``Prepared.lock``; ``shared_lock`` is for a ``--workers`` launch, which other
+    launches of the study may join. Worker processes take no lock of their own."""
     cfg = cfg.resolved()
     searcher = get_searcher(cfg.searcher)
     if (cfg.sampler or cfg.pruner) and searcher.backend != "optuna":
         raise UserError(f"--sampler/--pruner apply to Optuna-backed searchers, not {cfg.searcher!r}")
     # Workers of one study sample with different seeds, or they would propose alike.
-    sampler_seed = cfg.seed + 7919 * int(cfg.worker.lstrip("w") or 0) if cfg.worker else cfg.seed
-    settings = SearchSettings(seed=sampler_seed, epochs_per_trial=cfg.epochs_per_trial,
-                              max_trials=cfg.max_trials, sampler=cfg.sampler, pruner=cfg.pruner)
+    worker_index = int(cfg.worker.lstrip("w") or 0) if cfg.worker else 0
+    settings = SearchSettings(seed=derived_seed(cfg.seed, 7919 * worker_index),
+                              epochs_per_trial=cfg.epochs_per_trial, max_trials=cfg.max_trials,
+                              sampler=cfg.sampler, pruner=cfg.pruner)
     sampler, pruner = searcher.study_components(settings)  # unknown names fail here
-    from bench.data import load_dataset
-
-    data = load_dataset(cfg.dataset, image_size=cfg.image_size, seed=cfg.data_seed)
-    storage = store.open_storage(cfg.storage)
     label = searcher.label(settings)
-    name = cfg.study or schema.study_name(data.name, label, cfg.seed)
-    study = store.open_study(storage, name, bench_attrs(cfg, label, searcher.backend, data),
-                             sampler=sampler, pruner=pruner)
-    if searcher.backend == "optuna" and study.trials:
-        # A resumed study: a sampler seeded as before would replay its first proposals.
-        study.sampler, _ = searcher.study_components(
-            replace(settings, seed=settings.seed + len(study.trials)))
+    if cfg.study is None:  # the default name needs the data set's name: check the logdir early
+        check_logdir(Path(cfg.logdir) / "x")
+    else:
+        check_logdir(Path(cfg.logdir) / cfg.study)
+    data = load_run_data(cfg)
+    name = schema.check_study_name(cfg.study or schema.study_name(data.name, label, cfg.seed))
     run_dir = Path(cfg.logdir) / name
-    project = run_dir / "kt" / (f"worker-{cfg.worker}" if cfg.worker else "main")
-    if searcher.backend != "optuna" and study.trials and not (project / "oracle.json").exists():
-        raise UserError(f"study {name!r} already has {len(study.trials)} trials but its KerasTuner "
-                        f"project {project} is missing: a KerasTuner searcher cannot resume "
-                        "without it (use another --study)")
-    study.set_user_attr(schema.STUDY_BENCH, {**study.user_attrs[schema.STUDY_BENCH],
-                                             "budget_epochs": cfg.budget_epochs})
-    if searcher.backend == "optuna" and cfg.max_trials and not cfg.worker:
-        from searchers.optuna_oracle import top_up_tickets
-        top_up_tickets(study, cfg.max_trials)
+    check_logdir(run_dir)
+    storage = store.open_storage(cfg.storage)
+    lock = runlock.NoLock() if cfg.worker else runlock.acquire(cfg.storage, name, shared=shared_lock)
+    try:
+        study = store.open_study(storage, name, bench_attrs(cfg, label, searcher.backend, data),
+                                 sampler=sampler, pruner=pruner)
+        if searcher.backend == "optuna" and study.trials:
+            # A resumed study: a sampler seeded as before would replay its first proposals.
+            study.sampler, _ = searcher.study_components(
+                replace(settings, seed=derived_seed(settings.seed, len(study.trials))))
+        project = run_dir / "kt" / (f"worker-{cfg.worker}" if cfg.worker else "main")
+        if searcher.backend != "optuna" and study.trials and not (project / "oracle.json").exists():
+            raise UserError(f"study {name!r} already has {len(study.trials)} trials but its "
+                            f"KerasTuner project {project} is missing: a KerasTuner searcher "
+                            "cannot resume without it (use another --study)")
+        kt_project.check_files(project)
+        if not cfg.worker and not shared_lock:
+            fail_dead_trials(study)  # this process holds the study: nothing else runs in it
+        study.set_user_attr(schema.STUDY_BENCH, {**study.user_attrs[schema.STUDY_BENCH],
+                                                 "budget_epochs": cfg.budget_epochs})
+        if searcher.backend == "optuna" and cfg.max_trials and not cfg.worker:
+            from searchers.optuna_oracle import top_up_tickets
+            top_up_tickets(study, cfg.max_trials)
+    except BaseException:
+        lock.release()
+        raise
     return Prepared(cfg, searcher, replace(settings, study=study), label, name, study, data,
-                    run_dir)
+                    run_dir, lock)
+
+
+INTERRUPTED_TRIAL = "interrupted: the process running this trial ended before it finished"
+
+
+def fail_dead_trials(study: Any) -> int:
+    """Fail the RUNNING trials of a study that no process runs any more (its run lock is
+    ours), so that they stop holding a place and their epochs count; returns how many.
+    The epochs they reported stay as intermediate values (what ``epochs_used`` counts)."""
+    from optuna.trial import TrialState
+    storage = study._storage  # Optuna has no public way to set attrs on a finished trial
+    dead = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in dead:
+        storage.set_trial_user_attr(t._trial_id, schema.T_ERROR, INTERRUPTED_TRIAL)
+        storage.set_trial_user_attr(t._trial_id, schema.T_INTERRUPTED, True)
+        storage.set_trial_user_attr(t._trial_id, schema.T_EPOCHS, len(t.intermediate_values))
+        study.tell(t.number, state=TrialState.FAIL)
+    return len(dead)
 
 
 def _limit_threads() -> None:
@@ -175,6 +274,14 @@ def _limit_threads() -> None:
 def run_search(cfg: RunConfig, printer: Callable[[str], None] | None = None) -> RunSummary:
     """Run (or resume) one search and return its summary. Raises UserError / RunError."""
     p = prepare_study(cfg)
+    try:
+        with disk_full_as_run_error(p.run_dir):
+            return _search(p, printer)
+    finally:
+        p.lock.release()
+
+
+def _search(p: Prepared, printer: Callable[[str], None] | None) -> RunSummary:
     cfg, searcher, data, name, label, study = p.cfg, p.searcher, p.data, p.study_name, p.label, p.study
     _limit_threads()
     import keras
@@ -183,6 +290,7 @@ def run_search(cfg: RunConfig, printer: Callable[[str], None] | None = None) -> 
     from bench.tracking import Budget, TrialTracker, tracked
     from models import make_build_model, space_hyperparameters
 
+    kt_project.make_json_writes_atomic()
     kt_dir = p.run_dir / "kt"
     project = f"worker-{cfg.worker}" if cfg.worker else "main"
 
@@ -190,7 +298,8 @@ def run_search(cfg: RunConfig, printer: Callable[[str], None] | None = None) -> 
     deadline = time.monotonic() + cfg.timeout if cfg.timeout else None
     tb = HParamsLogger(p.run_dir, space_hyperparameters())
     tracker = TrialTracker(study, Budget(cfg.budget_epochs, deadline), label=label, seed=cfg.seed,
-                           dataset=data.name, tb=tb, worker=cfg.worker, printer=printer)
+                           dataset=data.name, tb=tb, worker=cfg.worker, printer=printer,
+                           live_mirror=searcher.backend != "optuna")
     factory = cfg.build_model_factory or make_build_model
     try:
         tuner = tracked(searcher.tuner_class())(
@@ -209,11 +318,16 @@ def run_search(cfg: RunConfig, printer: Callable[[str], None] | None = None) -> 
         callbacks.append(keras.callbacks.EarlyStopping(monitor=schema.OBJECTIVE,
                                                        patience=preset.patience))
     started = time.monotonic()
-    (printer or (lambda line: print(line, flush=True)))(f"[{label} s{cfg.seed}{' ' + cfg.worker if cfg.worker else ''}] study {name!r} in "
-            f"{cfg.storage} | data {data.name} {data.input_shape[0]}x{data.input_shape[1]} "
-            f"train/val/test {len(data.y_train)}/{len(data.y_val)}/{len(data.y_test)} | budget "
-            f"{cfg.budget_epochs} epochs ({tracker.used_at_start} used before), "
-            f"{cfg.epochs_per_trial} per trial")
+    size = f"{data.input_shape[0]}x{data.input_shape[1]}"
+    note = getattr(data, "size_note", "")
+    if note == "--image-size" and cfg.image_size == preset.image_size:
+        note = f"preset {cfg.preset}"
+    (printer or (lambda line: print(line, flush=True)))(
+        f"[{label} s{cfg.seed}{' ' + cfg.worker if cfg.worker else ''}] study {name!r} in "
+        f"{store_display(cfg.storage)} | data {data.name} {size}{f' ({note})' if note else ''} "
+        f"train/val/test {len(data.y_train)}/{len(data.y_val)}/{len(data.y_test)} | budget "
+        f"{cfg.budget_epochs} epochs ({tracker.used_at_start} used before), "
+        f"{cfg.epochs_per_trial} per trial")
     try:
         tuner.search(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
                      epochs=cfg.epochs_per_trial, batch_size=cfg.batch_size, callbacks=callbacks,
@@ -226,6 +340,12 @@ def run_search(cfg: RunConfig, printer: Callable[[str], None] | None = None) -> 
     finally:
         tb.close()
     return p.refresh(time.monotonic() - started)
+
+
+def store_display(url: str) -> str:
+    """The store's URL as shown to the user (never a password)."""
+    display = getattr(store, "display_url", None)
+    return display(url) if display else url
 
 
 def _summary(cfg: RunConfig, name: str, label: str, study: Any, run_dir: Path,

@@ -37,6 +37,7 @@ def run_scaling(args: argparse.Namespace) -> int:
     if args.trials < 2 or args.workers < 2:
         raise UserError("--trials and --workers must be >= 2")
     storage = store.open_storage(args.storage)
+    store.open_storage(args.result_storage)  # an unwritable result store fails now, not at the end
     extra = ["--preset", args.preset, "--dataset", args.dataset]
     tag = uuid.uuid4().hex[:6]
     per_hour: dict[str, float] = {}
@@ -49,8 +50,7 @@ def run_scaling(args: argparse.Namespace) -> int:
         optuna.delete_study(study_name=name, storage=storage)
     from bench.runner import machine, versions
     ratio = round(per_hour[str(args.workers)] / per_hour["1"], 3)
-    meta = optuna.create_study(storage=store.open_storage(args.result_storage),
-                               study_name=f"{args.dataset}-scaling", load_if_exists=True)
+    meta = store.create_study(store.open_storage(args.result_storage), f"{args.dataset}-scaling")
     meta.set_user_attr(schema.STUDY_BENCH, {
         "kind": schema.KIND_SCALING, "dataset": args.dataset, "workers": per_hour,
         "ratio": ratio, "trials": args.trials, "preset": args.preset,

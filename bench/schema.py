@@ -7,6 +7,10 @@ measurement, told apart by ``bench["kind"]``.
 """
 from __future__ import annotations
 
+import re
+
+from bench.errors import UserError
+
 OBJECTIVE = "val_loss"
 DIRECTION = "minimize"
 
@@ -34,11 +38,28 @@ T_PARAMS = "n_params"
 T_KT_ID = "kt_trial_id"
 T_VAL_ACC = "val_accuracy"      # at the reported epoch
 T_ERROR = "error"               # last lines of the traceback of a FAIL trial
-T_PRUNED_AT = "pruned_at_epoch"
+T_INTERRUPTED = "interrupted"  # True: FAIL because its process ended mid-trial
+T_BUDGET_CUT = "budget_cut"      # True: stopped early because the run's budget was spent
+
+
+MAX_STUDY_NAME = 100  # it names a folder too (runs/<study>/...), and a database row
+_STUDY_NAME = re.compile(r"[^\W][\w.-]*")  # word characters, '.', '-'; no path separators
 
 
 def study_name(dataset: str, searcher: str, seed: int) -> str:
-    return f"{dataset}-{searcher}-s{seed}"
+    """The default study name; a data folder's name is made safe for paths first."""
+    safe = re.sub(r"[^\w.-]+", "_", dataset).strip("._-")[:60] or "data"
+    return f"{safe}-{searcher}-s{seed}"
+
+
+def check_study_name(name: str) -> str:
+    """A study name is also a folder under --logdir: refuse what would escape or break it."""
+    if not (len(name) <= MAX_STUDY_NAME and _STUDY_NAME.fullmatch(name)):
+        shown = name if len(name) <= 40 else name[:37] + "..."
+        raise UserError(f"study name {shown!r} ({len(name)} characters) is not usable: use "
+                        f"letters, digits, '_', '.' and '-', starting with a letter or digit, "
+                        f"at most {MAX_STUDY_NAME} characters")
+    return name
 
 
 BACKEND_OPTUNA = "optuna"

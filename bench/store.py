@@ -10,13 +10,16 @@ import contextlib
 import functools
 import json
 import os
+import re
 import sqlite3
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
 
 import optuna
 import sqlalchemy.exc
 from optuna.distributions import BaseDistribution
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.engine import make_url
 
 from bench import schema
 from bench.errors import RunError, UserError
@@ -28,73 +31,181 @@ GRACE_SECONDS = int(os.environ.get("BENCH_GRACE_SECONDS", "30"))
 COMPARABLE_KEYS = ("searcher", "dataset", "fingerprint", "space", "objective", "direction",
                    "epochs_per_trial", "batch_size", "seed")
 
+# Tables and columns every Optuna RDB schema has had (old stores lack e.g. trial_values, and
+# Optuna's own upgrade message handles them); a file without them is another program's.
+_OPTUNA_TABLES = {"studies": {"study_id", "study_name"},
+                  "version_info": {"schema_version", "library_version"},
+                  "trials": {"trial_id", "study_id", "state"}}
+_USE_ANOTHER = "move it away or pass another --storage"
 
-@functools.lru_cache(maxsize=None)
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """Open (or create) the store; bad URLs and foreign files give one clear line.
-    Cached per URL: one connection pool per store and process."""
+
+def display_url(url: str) -> str:
+    """The storage URL as it may be printed: the password replaced by ``***``.
+
+    A password with a raw '@' (``u:p@ss@host``) is split by SQLAlchemy at the first '@', so
+    the rest of it lands in the host: moved out of the host too. What SQLAlchemy cannot
+    parse loses everything before its last '@' in the address part.
+    """
+    try:
+        parsed = make_url(url)
+        if parsed.password is not None and "@" in (parsed.host or ""):
+            parsed = parsed.set(host=parsed.host.rsplit("@", 1)[1])
+        return parsed.render_as_string(hide_password=True)
+    except Exception:
+        return re.sub(r"(://)[^/?#]*@", r"\1***@", url)
+
+
+def open_storage(url: str, *, must_exist: bool = False,
+                 read_only: bool = False) -> optuna.storages.RDBStorage:
+    """Open (or create) the store; bad URLs, missing or unwritable files and foreign files
+    give one clear line before Optuna touches anything.
+
+    ``must_exist``: a store that is not there is an error, not a new empty one (a mistyped
+    path must not pass silently). ``read_only``: the caller only reads, so a write-protected
+    SQLite file is fine and nothing is created in it.
+    """
     if "://" not in url:
         raise UserError(f"malformed storage URL {url!r}: expected e.g. sqlite:///studies.db "
                         "or postgresql://user@host/db")
+    path = _sqlite_path(url)
+    if path:
+        _check_sqlite_file(path, must_exist=must_exist, read_only=read_only)
+    return _rdb_storage(url, read_only)
+
+
+@functools.lru_cache(maxsize=None)
+def _rdb_storage(url: str, read_only: bool) -> optuna.storages.RDBStorage:
+    """Cached per URL: one connection pool per store and process."""
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         engine_kwargs["connect_args"] = {"timeout": 60}
-        _refuse_foreign_sqlite(url)
     else:
         engine_kwargs["pool_pre_ping"] = True
     try:
         return optuna.storages.RDBStorage(
             url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS)
+            grace_period=GRACE_SECONDS,
+            # a read-only SQLite file was checked to hold Optuna's tables: create nothing
+            skip_table_creation=read_only and url.startswith("sqlite"))
     except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
-        raise UserError(f"malformed storage URL {url!r}: {_first_line(exc)}") from None
+        raise UserError(f"malformed storage URL {display_url(url)!r}: {_first_line(exc)}") from None
     except (sqlalchemy.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
-        raise UserError(f"no database driver for {url!r} ({_first_line(exc)}); install the "
-                        "project's [postgres] or [mysql] extra") from None
+        raise UserError(f"no database driver for {display_url(url)!r} ({_first_line(exc)}); "
+                        "install the project's [postgres] or [mysql] extra") from None
     except sqlalchemy.exc.DatabaseError as exc:
         if url.startswith("sqlite"):
-            raise UserError(f"{_sqlite_path(url)} is not a usable Optuna SQLite store "
-                            f"({_first_line(exc)}); it was left untouched - move it away or "
-                            "pass another --storage") from None
-        raise RunError(f"cannot reach storage {_redact(url)}: {_first_line(exc)}") from None
+            raise UserError(f"{_sqlite_path(url) or url} is not a usable Optuna SQLite store "
+                            f"({_first_line(exc)}); it was left untouched - {_USE_ANOTHER}") from None
+        raise RunError(f"cannot reach storage {display_url(url)}: {_first_line(exc)}") from None
     except Exception as exc:  # e.g. Optuna's schema version check on an odd database
-        raise RunError(f"cannot open storage {_redact(url)}: {_first_line(exc)}") from None
-
-
-def _refuse_foreign_sqlite(url: str) -> None:
-    """Never write Optuna's tables into a file that is not an Optuna store."""
-    path = _sqlite_path(url)
-    if not (path and os.path.isfile(path) and os.path.getsize(path) > 0):
-        return
-    with open(path, "rb") as fh:
-        if fh.read(16) != b"SQLite format 3\x00":
-            raise UserError(f"{path} is not an SQLite database; it was left untouched - "
-                            "move it away or pass another --storage")
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
-            tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.DatabaseError as exc:
-        raise UserError(f"{path} is a corrupt SQLite database ({exc}); it was left untouched - "
-                        "move it away or pass another --storage") from None
-    if tables and not {"studies", "version_info"} <= tables:
-        raise UserError(f"{path} is an SQLite database of another program; it was left "
-                        "untouched - move it away or pass another --storage")
+        raise RunError(f"cannot open storage {display_url(url)}: {_first_line(exc)}") from None
 
 
 def _sqlite_path(url: str) -> str:
-    return url.split(":///", 1)[1] if ":///" in url else ""
+    """The file of an SQLite URL; "" for other databases and in-memory SQLite."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return ""
+    db = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or db == ":memory:" or db.startswith("file:"):
+        return ""
+    return db
 
 
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
+def write_problem(url: str) -> str | None:
+    """Why the SQLite store at ``url`` cannot be written (None if it can, or not SQLite)."""
+    path = _sqlite_path(url)
+    return _sqlite_write_problem(path) if path else None
+
+
+def _sqlite_write_problem(path: str) -> str | None:
+    """Why SQLite cannot write the store at ``path`` (None if it can).
+
+    SQLite writes the file and creates ``<file>-journal`` beside it on every write, so the
+    folder must be writable too. Checked with os.access (real uid), so root passes.
+    """
+    p = Path(path)
+    folder = p.parent
+    if p.exists():
+        if not os.access(p, os.W_OK):
+            return f"the store {path} is read-only (no write permission on the file)"
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return (f"the folder {folder} of the store {path} is not writable (SQLite creates "
+                    f"{p.name}-journal there on every write)")
+        return None
+    if not folder.is_dir():
+        return f"cannot create the store {path}: the folder {folder} does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot create the store {path}: the folder {folder} is not writable"
+    return None
+
+
+def _check_sqlite_file(path: str, *, must_exist: bool, read_only: bool) -> None:
+    """Everything about an SQLite store file that fails later as a long traceback."""
+    p = Path(path)
+    if not p.exists():
+        if must_exist or read_only:
+            raise UserError(f"no study store at {path}: the file does not exist "
+                            "(check --storage)")
+    elif p.is_dir():
+        raise UserError(f"the store {path} is a folder, not a file; pass another --storage")
+    elif not os.access(p, os.R_OK):
+        raise UserError(f"the store {path} is not readable (no read permission on the file); "
+                        "fix its permissions or pass another --storage")
+    if not read_only:
+        problem = _sqlite_write_problem(path)
+        if problem:
+            raise UserError(f"{problem}; make it writable or pass another --storage")
+    tables = _refuse_foreign_sqlite(path)
+    if (must_exist or read_only) and not tables:
+        raise UserError(f"no study store at {path}: the file is empty (check --storage)")
+
+
+def _refuse_foreign_sqlite(path: str) -> set[str]:
+    """Never write Optuna's tables into a file that is not an Optuna store.
+
+    Returns the file's tables (empty for a missing or empty file, which Optuna may fill).
+    """
+    if not (os.path.isfile(path) and os.path.getsize(path) > 0):
+        return set()
+    with open(path, "rb") as fh:
+        if fh.read(16) != b"SQLite format 3\x00":
+            raise UserError(f"{path} is not an SQLite database; it was left untouched - "
+                            f"{_USE_ANOTHER}")
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+            tables = {row[0] for row in con.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+            columns = {t: {row[1] for row in con.execute(f'PRAGMA table_info("{t}")')}
+                       for t in _OPTUNA_TABLES if t in tables}
+    except sqlite3.DatabaseError as exc:
+        raise UserError(f"{path} is a corrupt SQLite database ({exc}); it was left untouched - "
+                        f"{_USE_ANOTHER}") from None
+    if tables and not all(need <= columns.get(t, set()) for t, need in _OPTUNA_TABLES.items()):
+        raise UserError(f"{path} is an SQLite database of another program (not Optuna's "
+                        f"tables); it was left untouched - {_USE_ANOTHER}")
+    return tables
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def create_study(storage: optuna.storages.BaseStorage | str, name: str, *,
+                 direction: str = schema.DIRECTION,
+                 sampler: optuna.samplers.BaseSampler | None = None,
+                 pruner: optuna.pruners.BasePruner | None = None,
+                 load_if_exists: bool = True,
+                 metric_names: Sequence[str] = (schema.OBJECTIVE,)) -> optuna.Study:
+    """Create or load a study and name its objective, so optuna-dashboard shows "val_loss"
+    rather than "Objective 0"; names already set (by the user or an earlier run) are kept."""
+    study = optuna.create_study(storage=storage, study_name=name, direction=direction,
+                                sampler=sampler, pruner=pruner, load_if_exists=load_if_exists)
+    if metric_names and study.metric_names is None:
+        study.set_metric_names(list(metric_names))
+    return study
 
 
 def open_study(storage: optuna.storages.BaseStorage, name: str, bench_attrs: Mapping[str, Any],
@@ -121,8 +232,8 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, bench_attrs: Map
         if diffs:
             raise UserError(f"study {name!r} exists with a different {', '.join(sorted(set(diffs)))}; "
                             "refusing to mix incomparable trials (choose another --study)")
-    study = optuna.create_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner,
-                                direction=bench_attrs["direction"], load_if_exists=True)
+    study = create_study(storage, name, sampler=sampler, pruner=pruner,
+                         direction=bench_attrs["direction"])
     if name not in existing:
         study.set_user_attr(schema.STUDY_BENCH, dict(bench_attrs))
     return study
@@ -132,16 +243,22 @@ def _canon(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def epochs_used(study: optuna.Study) -> int:
-    """Epochs trained so far in the study: finished trials' own count, running trials'
-    reported epochs (other workers), so resume and workers never double-count."""
-    used = 0
-    for t in study.get_trials(deepcopy=False):
-        if t.state == TrialState.RUNNING:
-            used += len(t.intermediate_values)
-        elif t.state != TrialState.WAITING:
-            used += int(t.user_attrs.get(schema.T_EPOCHS, len(t.intermediate_values)))
-    return used
+def trial_epochs(trial: FrozenTrial) -> int:
+    """Epochs one trial trained: a finished trial's own count (its reported epochs when it
+    recorded none), a RUNNING trial's reported epochs so far, a WAITING trial none."""
+    if trial.state == TrialState.WAITING:
+        return 0
+    if trial.state == TrialState.RUNNING:
+        return len(trial.intermediate_values)
+    return int(trial.user_attrs.get(schema.T_EPOCHS, len(trial.intermediate_values)))
+
+
+def epochs_used(study: optuna.Study | Iterable[FrozenTrial]) -> int:
+    """Epochs trained so far in the study (or in these trials), running trials of other
+    workers included, so resume and workers never double-count. The run's summary and
+    the report both count with this one function."""
+    trials = study.get_trials(deepcopy=False) if isinstance(study, optuna.Study) else study
+    return sum(trial_epochs(t) for t in trials)
 
 
 def recorded_kt_ids(study: optuna.Study) -> set[str]:

@@ -56,10 +56,8 @@ def _trial_epoch_seconds(data, build, epochs: int, batch_size: int, workdir: Pat
             super().on_epoch_end(trial, model, epoch, logs)
             stamps.append(time.perf_counter())
 
-    import optuna
-
     storage = store.open_storage(f"sqlite:///{workdir / 'throughput.db'}")
-    study = optuna.create_study(storage=storage, study_name=f"t{repeat}")
+    study = store.create_study(storage, f"t{repeat}", load_if_exists=False)
     tb = HParamsLogger(workdir / f"tb{repeat}", space_hyperparameters())
     tracker = TrialTracker(study, Budget(10**6), label="throughput", seed=0, dataset=data.name,
                            tb=tb, printer=lambda line: None)
@@ -103,9 +101,7 @@ def run_throughput(args: argparse.Namespace) -> int:
         "command": "python -m bench " + shlex.join(getattr(args, "_argv", sys.argv[1:])),
         "machine": machine(), "versions": versions(),
     }
-    import optuna
-    meta = optuna.create_study(storage=storage, study_name=f"{data.name}-throughput",
-                               load_if_exists=True)
+    meta = store.create_study(storage, f"{data.name}-throughput")
     meta.set_user_attr(schema.STUDY_BENCH, result)
     print(f"bare model.fit: {bare_ips:.0f} images/s | inside a trial: {trial_ips:.0f} images/s "
           f"| ratio {trial_ips / bare_ips:.3f} (target >= 0.95)")

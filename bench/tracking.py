@@ -17,6 +17,7 @@ from keras_tuner.src.engine import trial as trial_module
 from optuna.trial import TrialState
 
 from bench import schema, store
+from bench.diskfull import is_disk_full
 from searchers.optuna_space import active_params
 
 _STATES = {
@@ -35,6 +36,7 @@ class _Running:
     epoch_started: float = 0.0
     n_params: int | None = None
     budget_cut: bool = False
+    record_id: int | None = None   # the trial's live record in the store (KerasTuner's searchers)
     intermediate: dict[int, float] = field(default_factory=dict)
     logs: dict[int, dict[str, float]] = field(default_factory=dict)
 
@@ -60,18 +62,30 @@ class TrialTracker:
 
     def __init__(self, study: optuna.Study, budget: Budget, *, label: str, seed: int,
                  dataset: str, objective: str = schema.OBJECTIVE, tb: Any = None,
-                 worker: str | None = None, printer: Callable[[str], None] | None = None) -> None:
+                 worker: str | None = None, printer: Callable[[str], None] | None = None,
+                 live_mirror: bool = False) -> None:
+        """``live_mirror``: the searcher decides outside the study (KerasTuner's own), so
+        each trial is recorded here as it runs: RUNNING with every epoch's value, then
+        finished. A process killed mid-trial thus leaves the epochs it spent in the store,
+        and the next run counts them (``bench.runner.fail_dead_trials``)."""
         self.study, self.budget, self.label, self.seed = study, budget, label, seed
+        self.live_mirror = live_mirror
         self.dataset, self.objective, self.tb, self.worker = dataset, objective, tb, worker
         # Workers share the budget: read it from the store (this epoch is reported there
         # already), so N workers stop together instead of overshooting.
         self.shared = worker is not None
         self.printer = printer or (lambda line: print(line, flush=True))  # progress, even when piped
-        self.mirrored = store.recorded_kt_ids(study)
+        finished = study.get_trials(deepcopy=False, states=(
+            TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+        # KerasTuner trials already recorded; an interrupted one is run again by KerasTuner.
+        self.mirrored = {str(t.user_attrs[schema.T_KT_ID]) for t in finished
+                         if schema.T_KT_ID in t.user_attrs
+                         and not t.user_attrs.get(schema.T_INTERRUPTED)}
         self.used_at_start = store.epochs_used(study)
         self.used_base = self.used_at_start
         self.run_started = time.monotonic()
-        self.best: float | None = None
+        values = [t.value for t in finished if t.state == TrialState.COMPLETE and t.value is not None]
+        self.best: float | None = min(values) if values else None  # the study's, on resume too
         self.counts = {s: 0 for s in ("COMPLETE", "PRUNED", "FAIL")}
         self._running: dict[str, _Running] = {}
         self._pending_start: float | None = None
@@ -92,7 +106,9 @@ class TrialTracker:
 
     def begin(self, trial: keras_tuner.engine.trial.Trial) -> None:
         start = self._pending_start or time.perf_counter()
-        self._running[trial.trial_id] = _Running(started=start)
+        run = self._running[trial.trial_id] = _Running(started=start)
+        if self.live_mirror and trial.trial_id not in self.mirrored:
+            run.record_id = self._open_record(trial)
         if self.tb:
             self.tb.start_trial(self._tb_id(trial), dict(trial.hyperparameters.values))
 
@@ -111,11 +127,16 @@ class TrialTracker:
         run.logs[epoch + 1] = logs
         if self.objective in logs:
             run.intermediate[epoch + 1] = logs[self.objective]
+            value = logs[self.objective]
+            if run.record_id is not None and math.isfinite(value):
+                self.study._storage.set_trial_intermediate_value(run.record_id, epoch + 1, value)
         if self.tb:
             self.tb.log_epoch(self._tb_id(trial), epoch + 1, logs)
         used = store.epochs_used(self.study) if self.shared else self.used(trial.trial_id)
         if self.budget.spent(used):
-            run.budget_cut = True  # recorded: this trial's result is from a shortened training
+            planned = getattr(getattr(model, "history", None), "params", {}).get("epochs")
+            # recorded: this trial's result is from a shortened training
+            run.budget_cut = planned is None or epoch + 1 < planned
             return True
         return False
 
@@ -135,7 +156,7 @@ class TrialTracker:
         if self.worker:
             attrs["worker"] = self.worker
         if run.budget_cut:
-            attrs["budget_cut"] = True
+            attrs[schema.T_BUDGET_CUT] = True
         attrs.update({k: v for k, v in trial.hyperparameters.values.items() if k.startswith("tuner/")})
         return attrs
 
@@ -154,10 +175,10 @@ class TrialTracker:
             attrs[schema.T_ERROR] = trial.message.strip()[-2000:]
         if mirror:
             attrs[schema.T_WALL] = round(time.perf_counter() - run.started, 4)
-        if mirror and trial.trial_id not in self.mirrored:
-            params, dists = active_params(trial.hyperparameters)
-            store.record_trial(self.study, state, value, params, dists, run.intermediate, attrs)
+        if mirror and run.record_id is not None:
+            self._close_record(run.record_id, state, value, attrs)
             self.mirrored.add(trial.trial_id)
+            number = self.study._storage.get_trial_number_from_id(run.record_id)
         self.used_base += run.epochs
         self.counts[state.name] += 1
         if value is not None and (self.best is None or value < self.best):
@@ -170,6 +191,24 @@ class TrialTracker:
                 final["val_accuracy"] = attrs[schema.T_VAL_ACC]
             self.tb.end_trial(self._tb_id(trial), state.name, final)
         self.printer(self._line(trial, state, value, run, attrs, number))
+
+    # ---- live records of KerasTuner's trials -------------------------------------------
+    def _open_record(self, trial: keras_tuner.engine.trial.Trial) -> int:
+        """A RUNNING trial in the study with KerasTuner's values, in one transaction."""
+        params, dists = active_params(trial.hyperparameters)
+        template = optuna.trial.create_trial(
+            state=TrialState.RUNNING, params=params, distributions=dists,
+            user_attrs={schema.T_SEARCHER: self.label, schema.T_SEED: self.seed,
+                        schema.T_DATASET: self.dataset, schema.T_KT_ID: trial.trial_id})
+        # Optuna's public add_trial does not say which trial it created; the storage does.
+        return self.study._storage.create_new_trial(self.study._study_id, template_trial=template)
+
+    def _close_record(self, record_id: int, state: TrialState, value: float | None,
+                      attrs: dict[str, Any]) -> None:
+        storage = self.study._storage
+        for key, item in attrs.items():
+            storage.set_trial_user_attr(record_id, key, item)
+        storage.set_trial_state_values(record_id, state, [value] if value is not None else None)
 
     # ---- presentation ------------------------------------------------------------------
     def _tb_id(self, trial: keras_tuner.engine.trial.Trial) -> str:
@@ -240,6 +279,14 @@ class TrackingMixin:
         if self.tracker.epoch_end(trial, model, epoch, logs or {}):
             model.stop_training = True
 
+    def run_trial(self, trial, *args: Any, **kwargs: Any):
+        try:
+            return super().run_trial(trial, *args, **kwargs)
+        except Exception as exc:
+            if is_disk_full(exc):  # not this trial's fault: every next one would fail too
+                raise keras_tuner.errors.FatalError(str(exc)) from exc
+            raise
+
     def on_trial_end(self, trial) -> None:
         self._ending = attrs = self.tracker.attrs(trial)
         live = getattr(self.oracle, "optuna_trial", lambda _id: None)(trial.trial_id)
@@ -249,7 +296,7 @@ class TrackingMixin:
         finally:
             ended = self.oracle.trials[trial.trial_id]
             if ended.trial_id not in getattr(self.oracle, "_retry_queue", []):
-                self.tracker.end(ended, attrs, mirror=live is None, number=number)
+                self.tracker.end(ended, attrs, mirror=self.tracker.live_mirror, number=number)
 
     def _before_tell(self, trial_id: str, live: optuna.Trial) -> None:
         """Optuna-backed oracle hook: attrs on the live trial, timed like a mirrored one."""

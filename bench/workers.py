@@ -9,19 +9,30 @@ KerasTuner's own searchers keep their state in one oracle process (KerasTuner's
 distributed mode needs a gRPC chief); they are refused here rather than run in a way
 that would silently duplicate trials. SQLite is refused too: Optuna documents that
 concurrent writers hit "database is locked".
+
+Stopping: Ctrl-C or SIGTERM to the launcher is relayed to every worker as SIGINT; each
+fails its running trial (so a re-run replaces it at once) and exits. Workers that do not
+exit within ``STOP_GRACE_SECONDS`` are killed; a launcher killed outright takes its
+workers with it (Linux).
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import signal
 import subprocess
 import sys
 import time
+from typing import Any, Callable
 
 from bench.errors import UserError
 from bench.runner import RunConfig, format_summary, prepare_study
 from searchers.registry import get_searcher
+
+# How long interrupted workers get to fail their running trials before SIGKILL.
+STOP_GRACE_SECONDS = 30.0
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def threads_per_worker(workers: int) -> int:
@@ -43,6 +54,61 @@ def _worker_argv(argv: list[str], index: int) -> list[str]:
     return [sys.executable, "-m", "bench", *out, "--worker", f"w{index}"]
 
 
+def _child_setup() -> Callable[[], None]:
+    """What each worker does between fork and exec (Linux; best effort elsewhere).
+
+    SIGINT back to its default, so that Python turns it into KeyboardInterrupt even when
+    the launcher inherited it ignored (``cmd &`` in a script); and SIGINT when the
+    launcher dies, even by SIGKILL (prctl PR_SET_PDEATHSIG), so no worker is orphaned.
+    libc is looked up here, in the launcher: the child between fork and exec only calls.
+    """
+    prctl: Any = None
+    if sys.platform.startswith("linux"):
+        try:
+            prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):
+            prctl = None
+    launcher = os.getpid()
+
+    def setup() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, int(signal.SIGINT), 0, 0, 0)
+            if os.getppid() != launcher:  # it died before prctl took effect
+                os.kill(os.getpid(), signal.SIGINT)
+    return setup
+
+
+def spawn_worker(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start one worker in its own process group: the launcher alone relays Ctrl-C to it,
+    once (a terminal would signal the whole group, then the launcher again)."""
+    return subprocess.Popen(argv, env=env, process_group=0, preexec_fn=_child_setup())
+
+
+def stop_workers(procs: list[subprocess.Popen], grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGINT every worker (each fails its running trial and exits), wait up to ``grace``
+    seconds, then SIGKILL what is left; at once on a second interrupt."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + grace
+    try:
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run_workers(args: argparse.Namespace, cfg: RunConfig) -> int:
     searcher = get_searcher(cfg.searcher)
     if not searcher.parallel_workers:
@@ -56,19 +122,20 @@ def run_workers(args: argparse.Namespace, cfg: RunConfig) -> int:
     env = {**os.environ, "BENCH_THREADS": str(threads)}
     print(f"starting {args.workers} workers on study {summary_of.study_name!r} "
           f"({threads} thread(s) each)", flush=True)
-    procs = [subprocess.Popen(_worker_argv(args._argv, i + 1), env=env)
-             for i in range(args.workers)]
+    # SIGTERM (kill, timeout, job schedulers) stops the workers as Ctrl-C does.
+    term = signal.getsignal(signal.SIGTERM)
+    if term == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
+    procs: list[subprocess.Popen] = []
     try:
+        for i in range(args.workers):
+            procs.append(spawn_worker(_worker_argv(args._argv, i + 1), env))
         codes = [p.wait() for p in procs]
     except KeyboardInterrupt:
-        for p in procs:
-            p.send_signal(signal.SIGINT)
-        deadline = time.monotonic() + 30
-        for p in procs:
-            try:
-                p.wait(timeout=max(1.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_workers(procs)
         raise
+    finally:
+        if term == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
     print(format_summary(summary_of.refresh()))
     return 1 if any(codes) else 0

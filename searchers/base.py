@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import keras_tuner
-import optuna
+if TYPE_CHECKING:  # searcher names and summaries must not cost a TensorFlow import
+    import keras_tuner
+    import optuna
 
 
 @dataclass(frozen=True)

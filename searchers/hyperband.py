@@ -6,11 +6,12 @@ they ran.
 """
 from __future__ import annotations
 
-from typing import Any
-
-import keras_tuner
+from typing import TYPE_CHECKING, Any
 
 from searchers.base import NO_TRIAL_LIMIT, Searcher, SearchSettings
+
+if TYPE_CHECKING:  # imported when a run starts, not to list searcher names
+    import keras_tuner
 
 
 class Hyperband(Searcher):
@@ -19,6 +20,7 @@ class Hyperband(Searcher):
     summary = "KerasTuner Hyperband (factor 3)"
 
     def tuner_class(self) -> type[keras_tuner.Tuner]:
+        import keras_tuner
         return keras_tuner.Hyperband
 
     def tuner_kwargs(self, settings: SearchSettings) -> dict[str, Any]:

@@ -1,13 +1,13 @@
 """The Optuna-backed searchers: one class, configured by sampler and pruner names."""
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-import keras_tuner
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from searchers.base import Searcher, SearchSettings
 from searchers.optuna_components import make_pruner, make_sampler
-from searchers.optuna_tuner import OptunaSearch
+
+if TYPE_CHECKING:  # imported when a run starts, not to list searcher names
+    import keras_tuner
 
 
 class OptunaBacked(Searcher):
@@ -19,6 +19,7 @@ class OptunaBacked(Searcher):
     pruner: ClassVar[str] = "none"
 
     def tuner_class(self) -> type[keras_tuner.Tuner]:
+        from searchers.optuna_tuner import OptunaSearch
         return OptunaSearch
 
     def tuner_kwargs(self, settings: SearchSettings) -> dict[str, Any]:

@@ -10,13 +10,17 @@ along unchanged.
 Trial allocation: when ``max_trials`` is set, the oracle keeps exactly that many trial
 "tickets" (WAITING trials) in the study and a worker runs a trial only after taking a
 ticket atomically; several processes or machines sharing the study therefore run exactly
-``max_trials`` trials, never more. FAIL trials do not use up a ticket, so a trial lost
-to a crash is replaced on the next run.
+``max_trials`` trials, never more. FAIL trials do not use up a ticket: an interrupted
+search fails its running trial, a killed worker's trial is failed once its heartbeat goes
+stale (by the next worker that looks, which reissues its ticket), so a run or re-run always
+reaches ``max_trials``.
 """
 from __future__ import annotations
 
 import math
 import threading
+import time
+import warnings
 from typing import Any, Callable
 
 import keras_tuner
@@ -122,6 +126,10 @@ class OptunaOracle(keras_tuner.Oracle):
                 # Offset the seed by the study's size: still deterministic, not a replay.
                 study.sampler = optuna.samplers.TPESampler(seed=seed + n_existing)
         self.study = study
+        if study.metric_names is None:  # the dashboard shows "Objective 0" without a name
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names([self.objective.name])
         self._storage = study._storage  # the study's storage; Optuna exposes no public getter
         self._study_id = self._storage.get_study_id_from_name(study.study_name)
         self._live: dict[str, optuna.Trial] = {}          # KerasTuner trial id -> live trial
@@ -134,19 +142,23 @@ class OptunaOracle(keras_tuner.Oracle):
         # Called with (kt_trial_id, optuna_trial) just before the result is told, so a
         # caller can attach user attrs while the trial still accepts them.
         self.before_tell: Callable[[str, optuna.Trial], None] | None = None
+        # Set when the process was asked to stop (see OptunaSearch.search): checked before
+        # every new trial, so a KeyboardInterrupt that Python swallowed still stops us.
+        self.stop_requested = False
 
     # ---- what KerasTuner asks of an oracle ---------------------------------------
     def populate_space(self, trial_id: str) -> dict[str, Any]:
-        optuna.storages.fail_stale_trials(self.study)
+        self.check_stop()
+        self._fail_stale()
         otrial = self._take_trial()
         if otrial is None:
             return {"status": trial_module.TrialStatus.STOPPED, "values": None}
+        self._start(trial_id, otrial)  # first: from here on an interrupt fails it
         hps = keras_tuner.HyperParameters()
         for hp in self.hyperparameters.space:
             hps.merge([hp])
             if hps.is_active(hp):  # only active hyperparameters are suggested
                 hps.values[hp.name] = suggest(otrial, hp)
-        self._start(trial_id, otrial)
         return {"status": trial_module.TrialStatus.RUNNING, "values": hps.values}
 
     def create_trial(self, tuner_id: str) -> keras_tuner.engine.trial.Trial:
@@ -179,12 +191,30 @@ class OptunaOracle(keras_tuner.Oracle):
         """The live Optuna trial of a running KerasTuner trial (to set user attrs)."""
         return self._live.get(trial_id)
 
+    def check_stop(self) -> None:
+        """Raise KeyboardInterrupt if a stop was requested (a safe point to stop at)."""
+        if self.stop_requested:
+            raise KeyboardInterrupt
+
     def stop_heartbeats(self) -> None:
         """Stop beating for trials left open by an interrupted search, so that they go
         stale (and FAIL) instead of holding their place forever."""
         for beat in self._heartbeats.values():
             beat.stop()
         self._heartbeats.clear()
+
+    def fail_live_trials(self, reason: str) -> None:
+        """Fail the trials an aborted search leaves open, so that the next launch replaces
+        them at once instead of counting them as running until their heartbeat goes stale.
+        KerasTuner still retries them with the same values on resume (see ``_restart``)."""
+        self.stop_heartbeats()
+        for kt_id, otrial in list(self._live.items()):
+            try:
+                otrial.set_user_attr("error", reason)
+                self.study.tell(otrial, state=TrialState.FAIL)
+            except Exception:  # noqa: BLE001 - best effort: it goes stale without a heartbeat
+                pass
+            self._live.pop(kt_id, None)
 
     def end_trial(self, trial: keras_tuner.engine.trial.Trial) -> None:
         if trial.trial_id in self._pruned:
@@ -208,24 +238,68 @@ class OptunaOracle(keras_tuner.Oracle):
 
     # ---- internals -----------------------------------------------------------------
     def _take_trial(self) -> optuna.Trial | None:
+        """A new trial to run, or None when every ticket is used.
+
+        With no ticket left while other trials still run, wait until they finish or one of
+        them goes stale (its worker died: failed here, its ticket reissued and taken), at
+        most one grace period: by then a dead worker's trial is stale.
+        """
         if self.max_trials is None:
             return self.study.ask()
+        interval = self._heartbeat_interval()
+        grace = getattr(self._storage, "grace_period", None) or 2 * (interval or 0)
+        deadline = time.monotonic() + (grace + interval if interval else 0)
+        while (trial_id := self._take_ticket()) is None:
+            running = self._storage.get_all_trials(self._study_id, deepcopy=False,
+                                                   states=(TrialState.RUNNING,))
+            if not running or time.monotonic() > deadline:
+                return None
+            time.sleep(interval)
+            self.check_stop()
+            self._fail_stale()
+        return optuna.Trial(self.study, trial_id)
+
+    def _take_ticket(self) -> int | None:
+        """Take a ticket (a WAITING trial) atomically: its storage id, None if none left."""
         if self.manage_tickets:
             top_up_tickets(self.study, self.max_trials)
+        beats = bool(self._heartbeat_interval())
         for waiting in self._storage.get_all_trials(self._study_id, deepcopy=False,
                                                      states=(TrialState.WAITING,)):
             try:
+                if beats:  # before taking it: a RUNNING trial must never lack a heartbeat,
+                    self._storage.record_heartbeat(waiting._trial_id)  # or it never goes stale
                 if self._storage.set_trial_state_values(waiting._trial_id, TrialState.RUNNING):
-                    return optuna.Trial(self.study, waiting._trial_id)
+                    return waiting._trial_id
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # another worker took it
         return None
 
+    def _heartbeat_interval(self) -> int | None:
+        return getattr(self._storage, "get_heartbeat_interval", lambda: None)()
+
+    def _fail_stale(self) -> None:
+        """Fail the RUNNING trials whose heartbeat went stale (their worker died).
+
+        As Optuna's ``fail_stale_trials``, plus: with tickets issued elsewhere
+        (``manage_tickets`` False) the process whose FAIL went through reissues that
+        trial's ticket, exactly once, so the run still reaches ``max_trials``.
+        """
+        if not self._heartbeat_interval():
+            return
+        for stale_id in self._storage._get_stale_trial_ids(self._study_id):
+            try:
+                failed = self._storage.set_trial_state_values(stale_id, TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue  # another worker failed it first
+            if failed and self.max_trials and not self.manage_tickets:
+                self.study.enqueue_trial({}, skip_if_exists=False)
+
     def _start(self, trial_id: str, otrial: optuna.Trial) -> None:
-        otrial.set_user_attr(_KT_ID, trial_id)
         self._live[trial_id] = otrial
         self._optuna_ids[trial_id] = otrial._trial_id
-        interval = getattr(self._storage, "get_heartbeat_interval", lambda: None)()
+        otrial.set_user_attr(_KT_ID, trial_id)
+        interval = self._heartbeat_interval()
         if interval:
             self._storage.record_heartbeat(otrial._trial_id)
             beat = _Heartbeat(self._storage, otrial._trial_id, interval)
@@ -235,19 +309,21 @@ class OptunaOracle(keras_tuner.Oracle):
     def _restart(self, trial: keras_tuner.engine.trial.Trial) -> bool:
         """Give a retried KerasTuner trial a fresh Optuna trial with the same values.
 
-        The old Optuna trial belonged to a process that is gone: it is failed here, and
-        the retry takes over its place. If it was already failed by another worker (its
-        heartbeat went stale), its place was given back and may have been reissued as a
-        new ticket, so the retry is skipped (False) rather than run one trial too many.
+        The old Optuna trial belonged to a process that is gone. Still RUNNING: it is
+        failed here and the retry takes over its place. Already FAIL (interrupted, or
+        stale): its place was given back, so the retry takes a ticket like any new trial,
+        and is skipped (False) when none is left or the old trial finished after all.
         """
         old = self._optuna_ids.get(trial.trial_id)
-        if old is not None:
-            try:
-                if not self._storage.set_trial_state_values(old, TrialState.FAIL):
-                    return False
-            except optuna.exceptions.UpdateFinishedTrialError:
+        if old is not None and self._fail(old):
+            new_id = self._storage.create_new_trial(self._study_id)
+        elif old is None or self._storage.get_trial(old).state == TrialState.FAIL:
+            new_id = (self._storage.create_new_trial(self._study_id)
+                      if self.max_trials is None else self._take_ticket())
+            if new_id is None:
                 return False
-        new_id = self._storage.create_new_trial(self._study_id)
+        else:
+            return False
         hps = trial.hyperparameters
         fixed = {hp.name: hps.values[hp.name] for hp in hps.space
                  if hp.name in hps.values and hps.is_active(hp)}
@@ -256,19 +332,29 @@ class OptunaOracle(keras_tuner.Oracle):
         for hp in hps.space:
             if hp.name in fixed:
                 suggest(otrial, hp)  # records params + distributions from the fixed values
-        otrial.set_user_attr("retry_of", old)
+        # The trial number (what users and the dashboard see), not the storage id.
+        otrial.set_user_attr("retry_of", self._storage.get_trial_number_from_id(old)
+                             if old is not None else None)
         self._start(trial.trial_id, otrial)
         return True
 
+    def _fail(self, trial_id: int) -> bool:
+        """Fail a RUNNING trial; False if it finished meanwhile (another process)."""
+        try:
+            return self._storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return False
+
     def _skip_retry(self, tuner_id: str, trial: keras_tuner.engine.trial.Trial) -> None:
-        """End a KerasTuner retry whose Optuna trial was failed and replaced elsewhere."""
+        """End a KerasTuner retry that gets no place in the study (see ``_restart``)."""
         self.ongoing_trials.pop(tuner_id, None)
         trial.status = trial_module.TrialStatus.FAILED
-        trial.message = "interrupted; its Optuna trial was failed as stale and replaced"
+        trial.message = "interrupted; its place in the study went to another trial"
         keras_tuner.Oracle.end_trial(self, trial)
 
     def _finish(self, kt_trial: keras_tuner.engine.trial.Trial) -> None:
-        otrial = self._live.pop(kt_trial.trial_id, None)
+        # Stays in _live until told: interrupted before that, fail_live_trials fails it.
+        otrial = self._live.get(kt_trial.trial_id)
         self._reported.pop(kt_trial.trial_id, None)
         beat = self._heartbeats.pop(kt_trial.trial_id, None)
         if beat:
@@ -289,3 +375,4 @@ class OptunaOracle(keras_tuner.Oracle):
                 self.study.tell(otrial, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # failed meanwhile as stale (a very long pause): keep what the store has
+        self._live.pop(kt_trial.trial_id, None)

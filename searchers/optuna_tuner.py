@@ -14,9 +14,13 @@ MySQL URL to share the study between workers and machines).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-from typing import Any
+import signal
+import threading
+import time
+from typing import Any, Iterator
 
 import keras_tuner
 import optuna
@@ -82,7 +86,12 @@ class OptunaSearch(keras_tuner.Tuner):
 
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
         try:
-            super().search(*fit_args, **fit_kwargs)
+            with _remember_stop(self.oracle):
+                super().search(*fit_args, **fit_kwargs)
+        except BaseException as exc:  # KeyboardInterrupt above all: fail what still runs
+            self.oracle.fail_live_trials(
+                "interrupted" if isinstance(exc, KeyboardInterrupt) else repr(exc)[-2000:])
+            raise
         finally:
             self.oracle.stop_heartbeats()
 
@@ -92,10 +101,48 @@ class OptunaSearch(keras_tuner.Tuner):
 
     def on_epoch_end(self, trial, model, epoch, logs=None):  # noqa: D401 - KerasTuner hook
         super().on_epoch_end(trial, model, epoch, logs)
+        self.oracle.check_stop()
         objective = self.oracle.objective
         if logs and objective.has_value(logs):
             if self.oracle.report(trial.trial_id, objective.get_value(logs), step=epoch + 1):
                 model.stop_training = True
+
+
+# A second SIGINT/SIGTERM this soon after the first is the same request delivered twice
+# (e.g. a job scheduler signals every process and the launcher relays it): not a new one.
+_REPEAT_SECONDS = 2.0
+
+
+@contextlib.contextmanager
+def _remember_stop(oracle: Any) -> Iterator[None]:
+    """While searching, note SIGINT/SIGTERM in ``oracle.stop_requested`` before the usual
+    handler raises KeyboardInterrupt: raised inside a finalizer or a callback that catches
+    it, Python ignores it ("Exception ignored in ...") and the search would run on; the
+    oracle stops at its next check instead (next epoch or next trial)."""
+    oracle.stop_requested = False  # a new search() after an interrupted one
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    stopped_at: list[float] = []
+
+    def wrap(handler: Any) -> Any:
+        def on_signal(signum: int, frame: Any) -> None:
+            if stopped_at and time.monotonic() - stopped_at[0] < _REPEAT_SECONDS:
+                return
+            stopped_at[:] = [time.monotonic()]
+            oracle.stop_requested = True
+            handler(signum, frame)
+        return on_signal
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    wrapped = {sig: h for sig, h in previous.items() if callable(h)}  # not SIG_DFL/SIG_IGN
+    for sig, handler in wrapped.items():
+        signal.signal(sig, wrap(handler))
+    try:
+        yield
+    finally:
+        for sig, handler in wrapped.items():
+            signal.signal(sig, handler)
 
 
 def _delete_study_if_any(storage: Any, name: str) -> None:

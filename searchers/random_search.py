@@ -1,11 +1,12 @@
 """KerasTuner's RandomSearch, unmodified in what it decides."""
 from __future__ import annotations
 
-from typing import Any
-
-import keras_tuner
+from typing import TYPE_CHECKING, Any
 
 from searchers.base import NO_TRIAL_LIMIT, Searcher, SearchSettings
+
+if TYPE_CHECKING:  # imported when a run starts, not to list searcher names
+    import keras_tuner
 
 
 class RandomSearch(Searcher):
@@ -14,6 +15,7 @@ class RandomSearch(Searcher):
     summary = "KerasTuner RandomSearch"
 
     def tuner_class(self) -> type[keras_tuner.Tuner]:
+        import keras_tuner
         return keras_tuner.RandomSearch
 
     def tuner_kwargs(self, settings: SearchSettings) -> dict[str, Any]:

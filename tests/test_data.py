@@ -25,6 +25,13 @@ def toon_ds() -> Dataset:
     return load_dataset("toon", seed=0)
 
 
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch) -> Path:
+    """The user cache for splits, per test: tests never write into ~/.cache."""
+    monkeypatch.setattr(data, "SPLIT_CACHE", tmp_path / "cache")
+    return tmp_path / "cache"
+
+
 # ------------------------------------------------------------------------ generator
 
 def test_default_size_is_tall_3_to_1():
@@ -117,6 +124,7 @@ def test_toon_describe_is_json_and_fingerprint_stable(toon_ds):
     json.dumps(d)
     assert d["n_train"] == 600 and d["n_val"] == 200 and d["n_test"] == 200
     assert d["image_size"] == list(DEFAULT_SIZE) and d["class_names"] == list(CLASS_NAMES)
+    assert d["size_rule"] == "toon default"
     assert len(d["fingerprint"]) == 16
     assert load_dataset("toon", seed=0).fingerprint == toon_ds.fingerprint
 
@@ -151,7 +159,7 @@ def _write_folder(root: Path, per_class: dict[str, int], size=(6, 4)) -> Path:
     return root
 
 
-def test_folder_happy_path_split_saved_and_reused(tmp_path):
+def test_folder_happy_path_split_saved_and_reused(tmp_path, cache):
     root = _write_folder(tmp_path / "cogs", {"alpha": 5, "beta": 6, "gamma": 5})
     (root / "notes.txt").write_text("ignored")
     ds = load_dataset(str(root), image_size=(12, 4))
@@ -160,7 +168,7 @@ def test_folder_happy_path_split_saved_and_reused(tmp_path):
     assert (len(ds.y_train), len(ds.y_val), len(ds.y_test)) == (10, 3, 3)
     for y in (ds.y_train, ds.y_val, ds.y_test):
         assert set(np.unique(y)) == {0, 1, 2}
-    split_file = root / data.SPLIT_FILE
+    [split_file] = cache.glob("split-cogs-*.json")
     saved = json.loads(split_file.read_text())
     assert sorted(saved["train"] + saved["val"] + saved["test"]) == sorted(
         f"{c}/{f.name}" for c in ("alpha", "beta", "gamma") for f in (root / c).iterdir())
@@ -168,29 +176,23 @@ def test_folder_happy_path_split_saved_and_reused(tmp_path):
     assert again.fingerprint == ds.fingerprint
 
 
-def test_folder_changed_since_split_refuses(tmp_path):
+def test_folder_changed_since_split_refuses(tmp_path, cache):
     root = _write_folder(tmp_path / "cogs", {"a": 4, "b": 4})
     load_dataset(str(root), image_size=(6, 4))
     _write_folder(root, {"a": 5})  # adds a/img4.png
     with pytest.raises(UserError) as e:
         load_dataset(str(root), image_size=(6, 4))
-    assert str(root / data.SPLIT_FILE) in str(e.value)
+    [split_file] = cache.glob("*.json")
+    assert str(split_file) in str(e.value) and "1 new, 0 gone" in str(e.value)
 
 
-def test_folder_read_only_uses_cache(tmp_path, monkeypatch):
-    root = _write_folder(tmp_path / "ro", {"a": 3, "b": 3})
-    monkeypatch.setattr(data, "SPLIT_CACHE", tmp_path / "cache")
-    real = data._write_once
-
-    def refuse_in_root(path: Path, text: str) -> None:
-        if path.parent == root:
-            raise PermissionError(13, "Permission denied")
-        real(path, text)
-    monkeypatch.setattr(data, "_write_once", refuse_in_root)
-    ds = load_dataset(str(root), image_size=(6, 4))
-    assert not (root / data.SPLIT_FILE).exists()
-    assert len(list((tmp_path / "cache").glob("*.json"))) == 1
-    assert load_dataset(str(root), image_size=(6, 4)).fingerprint == ds.fingerprint
+def test_folder_split_unwritable_is_one_user_error(tmp_path):
+    root = _write_folder(tmp_path / "cogs", {"a": 3, "b": 3})
+    blocker = tmp_path / "store-dir"
+    blocker.write_text("a file where the split folder should be")
+    with pytest.raises(UserError, match="cannot save the data split") as e:
+        load_dataset(str(root), image_size=(6, 4), split_dir=blocker)
+    assert str(blocker) in str(e.value)
 
 
 def _error(spec: Path) -> str:
@@ -234,6 +236,7 @@ def test_folder_corrupt_image(tmp_path):
     msg = _error(root)
     assert str(bad) in msg
     assert not (root / data.SPLIT_FILE).exists()  # no stale split to delete after the fix
+    assert not (tmp_path / "cache").exists()
 
 
 def test_bad_image_size_is_user_error():

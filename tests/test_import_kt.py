@@ -92,6 +92,7 @@ def test_legacy_1_0_0_named_conditions(tmp_path: Path) -> None:
     assert study.direction == optuna.study.StudyDirection.MINIMIZE
     src = study.user_attrs["kt_import"]
     assert src["objective"] == "val_loss" and src["layout"]["label"] == "1.0.0"
+    assert study.metric_names == ["val_loss"]
     assert src["layout"]["per_step_metrics"] and len(src["space"]) == 6
     trials = _by_kt_id(study)
     mlp = trials["3f0c9a6e1b2d4c5e8f7a6b5c4d3e2f10"]
@@ -120,6 +121,7 @@ def test_legacy_1_0_two_executions_maximised_objective(tmp_path: Path) -> None:
     study = _load(url, "legacy")
     assert study.direction == optuna.study.StudyDirection.MAXIMIZE
     assert study.user_attrs["kt_import"]["objective"] == "val_accuracy"
+    assert study.metric_names == ["val_accuracy"]  # optuna-dashboard shows it by name
     assert study.user_attrs["kt_import"]["layout"]["label"] == "1.0/1.1"
     trials = _by_kt_id(study)
     deep = trials["5a1b"]
