@@ -5,12 +5,19 @@ import argparse
 import os
 import signal
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from bench import quiet
 from bench.errors import INTERRUPTED, RunError, UserError
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's mistakes end like every other user mistake: one ``error:`` line, exit 2."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message} (see --help)")
 
 
 def _image_size(text: str) -> tuple[int, int]:
@@ -119,7 +126,7 @@ def cmd_scaling(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from searchers.registry import SEARCHERS
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser = _Parser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     names = ", ".join(f"{n} ({s.summary})" for n, s in SEARCHERS.items())
 

@@ -36,8 +36,8 @@ def serve(storage_url: str, host: str = "127.0.0.1", port: int = 8080) -> int:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     try:  # Ctrl-C at any point from here on is the normal way to stop
-        print(f"optuna-dashboard for {display_url(storage_url)} on http://{shown}:{httpd.server_port}/ "
-              "(Ctrl-C to stop)", flush=True)
+        print(f"optuna-dashboard for {display_url(storage_url)} on "
+              f"http://{shown}:{httpd.server_port}/ (Ctrl-C to stop)", flush=True)
         if host not in ("127.0.0.1", "localhost", "::1"):
             print("warning: the dashboard has no login and can delete studies; "
                   f"it is reachable from other machines via {host}", file=sys.stderr, flush=True)

@@ -829,7 +829,8 @@ def import_project(path: str | Path, *, storage: str,
         else:
             undo = (f"{added} trial(s) were added to {name!r}; importing again adds the rest "
                     "(trials are matched by kt_trial_id)")
-        raise RunError(f"writing to storage {display_url(storage)} failed: {_one_line(exc)}; {undo}") from exc
+        raise RunError(f"writing to storage {display_url(storage)} failed: {_one_line(exc)}; "
+                       f"{undo}") from exc
     return ImportResult(name, added, skipped, already)
 
 
@@ -881,11 +882,12 @@ def run_cli(args: argparse.Namespace) -> int:
     skipped = f", {len(result.skipped)} file(s) skipped" if result.skipped else ""
     if result.added:
         print(f"imported {result.added} trial(s) from {args.path} into study "
-              f"{result.study_name!r} ({display_url(args.storage)}); {result.already_present} already "
-              f"there{skipped}")
+              f"{result.study_name!r} ({display_url(args.storage)}); "
+              f"{result.already_present} already there{skipped}")
     else:
-        print(f"nothing new: study {result.study_name!r} ({display_url(args.storage)}) already holds "
-              f"the {result.already_present} importable trial(s) of {args.path}{skipped}")
+        print(f"nothing new: study {result.study_name!r} ({display_url(args.storage)}) "
+              f"already holds the {result.already_present} importable trial(s) of "
+              f"{args.path}{skipped}")
     for file, why in result.skipped:
         print(f"skipped {os.path.join(str(args.path), file)}: {why}")
     return 0

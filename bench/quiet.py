@@ -64,8 +64,8 @@ class _QuietImport(importlib.abc.MetaPathFinder):
             try:
                 with stderr_fd_captured(caught):
                     real_exec(module)
-            except BaseException:
-                sys.stderr.write("".join(caught))  # an import that fails explains itself
+            except Exception:  # an import that fails explains itself (Ctrl-C does not)
+                sys.stderr.write("".join(caught))
                 raise
             captured.extend(caught)
 

@@ -24,6 +24,7 @@ import optuna
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from optuna.trial import FrozenTrial, TrialState
+
 from bench import schema, store
 from bench.errors import UserError
 
@@ -57,7 +58,8 @@ class DatasetStudies:
     """Everything the store holds about one data set."""
 
     runs: dict[str, list[Run]] = field(default_factory=dict)   # searcher -> runs by seed
-    empty: dict[str, list[str]] = field(default_factory=dict)  # searcher -> studies, no finished trial
+    # searcher -> its studies without a finished trial (left out: not runs, not seeds)
+    empty: dict[str, list[str]] = field(default_factory=dict)
     baselines: list[tuple[Any, dict]] = field(default_factory=list)  # (seed, retrain)
     extra: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)  # kind -> (name, bench)
 
@@ -180,7 +182,7 @@ class SearcherStats:
     searcher: str
     backend: str
     seeds: list[Any]                     # one per run (study); several runs may share a seed
-    best: list[float]                    # per seed with a COMPLETE trial
+    best: list[float]                    # per run with a COMPLETE trial
     val_accuracy: list[float]            # of each seed's best trial, where recorded
     budget: list[float]
     used: list[float]                    # sum of epochs_trained per seed
@@ -190,7 +192,6 @@ class SearcherStats:
     pruned: int = 0
     failed: int = 0
     overhead: float | None = None        # median over pooled COMPLETE/PRUNED trials of wall - fit
-
 
 
 def searcher_stats(runs: Sequence[Run], target: float | None) -> SearcherStats:
@@ -324,7 +325,8 @@ def _left_out(empty: dict[str, list[str]]) -> list[str]:
 
 
 def render_search(stats: Sequence[SearcherStats], target: float | None,
-                  random_runs: Sequence[Run], empty: dict[str, list[str]] | None = None) -> list[str]:
+                  random_runs: Sequence[Run],
+                  empty: dict[str, list[str]] | None = None) -> list[str]:
     """The per-searcher table and the conventions needed to read it; ``empty`` lists the
     studies left out because no trial of theirs finished (not counted as seeds)."""
     if target is None:
@@ -341,7 +343,8 @@ def render_search(stats: Sequence[SearcherStats], target: float | None,
               "as not reached); trial counts are sums over runs; overhead = median over the "
               "COMPLETE and PRUNED trials of all runs of `wall_seconds - fit_seconds` (FAIL "
               "trials left out).", ""]
-    rows = [(s.searcher, s.backend, _seeds_text(s.seeds, unit=False), _spread(s.best), _spread(s.val_accuracy),
+    rows = [(s.searcher, s.backend, _seeds_text(s.seeds, unit=False), _spread(s.best),
+             _spread(s.val_accuracy),
              _n(median(s.budget)), _n(median(s.used)), _n(median(s.to_target_epochs)),
              _f(median(s.to_target_wall), 1),
              f"{sum(math.isfinite(x) for x in s.to_target_epochs)}/{len(s.seeds)}"
@@ -534,7 +537,7 @@ def plot_anytime(runs: dict[str, list[Run]], target: float | None, path: Path,
             med, lo, hi = (np.where(np.isinf(a), np.nan, a) for a in
                            (np.median(ys, axis=0), ys.min(axis=0), ys.max(axis=0)))
             ax.step(grid, med, where="post", color=colors(i % 10),
-                    label=f"{searcher} ({len(cs)} seeds)")
+                    label=f"{searcher} ({_seeds_text([r.seed for r in runs[searcher]])})")
             ax.plot(grid[-1:], med[-1:], "o", color=colors(i % 10))  # the last step has no width
             ax.fill_between(grid, lo, hi, step="post", color=colors(i % 10), alpha=0.2,
                             linewidth=0)
@@ -588,9 +591,9 @@ def render_dataset(dataset: str, group: DatasetStudies, out_dir: Path,
         lines += ["### Search", ""] + render_search(list(stats.values()), target,
                                                      random_runs, group.empty)
         lines += [f"![anytime performance on {dataset}]({_link(anytime_png, out_dir)})", "",
-                  "Best-so-far val_loss against cumulative epochs: median over seeds, band "
-                  "min–max over seeds, each seed's step curve evaluated on the union of all "
-                  "seeds' epoch counts.", ""]
+                  "Best-so-far val_loss against cumulative epochs: median over runs, band "
+                  "min–max over runs, each run's step curve evaluated on the union of all "
+                  "runs' epoch counts.", ""]
     else:
         lines += ["No search studies with a finished trial for this data set.", ""]
         lines += _left_out(group.empty)

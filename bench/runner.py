@@ -167,18 +167,8 @@ _DEEPEST_BELOW_RUN_DIR = 160
 def check_logdir(run_dir: Path) -> None:
     """Refuse a --logdir that cannot hold the run before anything is created."""
     path = run_dir.expanduser().absolute()
-    existing = path
-    while not existing.exists():
-        if existing.is_symlink():  # a dangling link
-            raise UserError(f"--logdir: {existing} is a broken link")
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UserError(f"--logdir: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"--logdir: {existing} is not writable")
     try:
-        path_max = os.pathconf(existing, "PC_PATH_MAX")
-        name_max = os.pathconf(existing, "PC_NAME_MAX")
+        path_max, name_max = os.pathconf("/", "PC_PATH_MAX"), os.pathconf("/", "PC_NAME_MAX")
     except (OSError, ValueError):
         path_max, name_max = 4096, 255
     if any(len(part.encode()) > name_max for part in path.parts):
@@ -188,6 +178,14 @@ def check_logdir(run_dir: Path) -> None:
         raise UserError(f"--logdir: {str(path)[:60]}... is too long ({len(str(path))} "
                         f"characters; the run needs {_DEEPEST_BELOW_RUN_DIR} more below it "
                         f"and paths may have {path_max})")
+    existing = path
+    while not (existing.exists() or existing.is_symlink()):
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"--logdir: {existing} is {'a broken link' if existing.is_symlink() else 'a file'}, "
+                        "not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--logdir: {existing} is not writable")
 
 
 def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:

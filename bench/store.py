@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sqlite3
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -95,7 +96,8 @@ def _rdb_storage(url: str, read_only: bool) -> optuna.storages.RDBStorage:
     except sqlalchemy.exc.DatabaseError as exc:
         if url.startswith("sqlite"):
             raise UserError(f"{_sqlite_path(url) or url} is not a usable Optuna SQLite store "
-                            f"({_first_line(exc)}); it was left untouched - {_USE_ANOTHER}") from None
+                            f"({_first_line(exc)}); it was left untouched - "
+                            f"{_USE_ANOTHER}") from None
         raise RunError(f"cannot reach storage {display_url(url)}: {_first_line(exc)}") from None
     except Exception as exc:  # e.g. Optuna's schema version check on an odd database
         raise RunError(f"cannot open storage {display_url(url)}: {_first_line(exc)}") from None
@@ -126,7 +128,7 @@ def _sqlite_write_problem(path: str) -> str | None:
     folder must be writable too. Checked with os.access (real uid), so root passes.
     """
     p = Path(path)
-    folder = p.parent
+    folder = p.absolute().parent  # "the folder /home/me/x", not "the folder ."
     if p.exists():
         if not os.access(p, os.W_OK):
             return f"the store {path} is read-only (no write permission on the file)"
@@ -204,7 +206,9 @@ def create_study(storage: optuna.storages.BaseStorage | str, name: str, *,
     study = optuna.create_study(storage=storage, study_name=name, direction=direction,
                                 sampler=sampler, pruner=pruner, load_if_exists=load_if_exists)
     if metric_names and study.metric_names is None:
-        study.set_metric_names(list(metric_names))
+        with warnings.catch_warnings():  # "experimental" since 3.2, and in use here on purpose
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(metric_names))
     return study
 
 

@@ -296,6 +296,7 @@ def test_existing_study_of_another_program(workdir: Path, storage_url: str,
 # --------------------------------------------------------------------------- dashboard
 def test_dashboard_port_in_use(workdir: Path, storage_url: str,
                                capsys: pytest.CaptureFixture) -> None:
+    optuna.create_study(storage=storage_url, study_name="existing")  # a store that exists
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -25,7 +25,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from bench import schema
+from bench import schema, store as bench_store
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -65,7 +65,7 @@ def _expected_store(url: str) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for k, (searcher, backend) in enumerate(SEARCHERS.items()):
         name = schema.study_name("toon", searcher, 0)
-        study = optuna.create_study(storage=url, study_name=name, direction=schema.DIRECTION)
+        study = bench_store.create_study(url, name)  # as every run creates its study
         study.set_user_attr(schema.STUDY_BENCH, {
             "kind": schema.KIND_SEARCH, "searcher": searcher, "backend": backend, "seed": 0,
             "dataset": "toon", "budget_epochs": 9, "epochs_per_trial": 3})
@@ -168,6 +168,7 @@ def test_study_detail_has_trials_and_intermediate_values(
                 assert t["values"] == pytest.approx([row["value"]]), where
             params = {p["name"]: p["param_external_value"] for p in t["params"]}
             assert params == {k: str(v) for k, v in row["params"].items()}, where
+        assert detail["objective_names"] == ["val_loss"], name  # not "Objective 0"
         best = min(r["value"] for r in rows if r["value"] is not None)
         assert [b["values"][0] for b in detail["best_trials"]] == pytest.approx([best]), name
 
@@ -191,28 +192,40 @@ def _chromium() -> str | None:
     return "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
 
 
-def test_page_renders_trials_in_a_browser(server: dict[str, Any], tmp_path: Path) -> None:
+def _page_text(server: dict[str, Any], page: str, tmp_path: Path, budget_ms: int) -> str:
+    """The text of a dashboard page of toon-tpe-s0 once headless Chromium has rendered it."""
     browser = _chromium()
     if browser is None:
         pytest.skip("no chromium on this machine")
     study = next(s for s in server["studies"]["study_summaries"]
                  if s["study_name"] == "toon-tpe-s0")
-    page = f"http://127.0.0.1:{server['port']}/dashboard/studies/{study['study_id']}/trials"
+    url = f"http://127.0.0.1:{server['port']}/dashboard/studies/{study['study_id']}{page}"
     cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
            "--no-first-run", "--no-default-browser-check", f"--user-data-dir={tmp_path / 'profile'}",
-           "--virtual-time-budget=15000", "--dump-dom", page]
+           f"--virtual-time-budget={budget_ms}", "--dump-dom", url]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    # The rendered page's text: the React app has fetched the study and drawn its trials.
     dom = re.sub(r"<(style|script)[^>]*>.*?</\1>", " ", done.stdout, flags=re.S)
-    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom))
+
+
+def test_page_renders_trials_in_a_browser(server: dict[str, Any], tmp_path: Path) -> None:
+    # The rendered page's text: the React app has fetched the study and drawn its trials.
+    text = _page_text(server, "/trials", tmp_path, 15000)
     assert "toon-tpe-s0" in text, text[:3000]
     assert f"{len(TRIALS)} Trials" in text, text[:3000]
     for number, (state, _) in enumerate(TRIALS):
         assert f"Trial {number} {state.name.capitalize()}" in text, text[:3000]
     # The selected (first) trial's details: its intermediate values and parameters.
     assert "Intermediate Values" in text and "conv_1_filters" in text, text[:3000]
+
+
+def test_study_page_names_the_objective(server: dict[str, Any], tmp_path: Path) -> None:
+    """The history plot's axis says val_loss (the study's metric name), not "Objective 0"."""
+    text = _page_text(server, "", tmp_path, 10000)
+    assert "History" in text and "y Axis val_loss" in text, text[:3000]
+    assert "Objective 0" not in text, text[:3000]
 
 
 def test_ctrl_c_stops_cleanly(store: tuple[str, dict[str, Any]], tmp_path: Path) -> None:

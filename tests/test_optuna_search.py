@@ -11,8 +11,10 @@ import io
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import warnings
 from contextlib import redirect_stdout
 
@@ -341,10 +343,44 @@ def test_resume_after_crash_retries_interrupted_trial(tmp_path):
     by_state = {s: [t for t in study.trials if t.state.name == s] for s in set(states(study))}
     assert len(by_state["COMPLETE"]) == 3 and len(by_state["FAIL"]) == 1
     (dead,) = by_state["FAIL"]
-    (retry,) = [t for t in study.trials if t.user_attrs.get("retry_of") == dead._trial_id]
+    assert dead.user_attrs["error"] == "interrupted"  # failed at once, not left RUNNING
+    (retry,) = [t for t in study.trials if t.user_attrs.get("retry_of") == dead.number]
     assert retry.state == TrialState.COMPLETE and retry.params == dead.params
     assert retry.user_attrs["kt_trial_id"] == dead.user_attrs["kt_trial_id"] == "1"
     assert Cheap.calls[1] == {**dead.params}  # the retried trial ran with the same values
+
+
+class Swallowed(Cheap):
+    """Its first trial gets SIGINT and swallows the KeyboardInterrupt, as Python does when
+    it is raised inside a finalizer ("Exception ignored in ...")."""
+
+    def fit(self, hp, model, *args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            pass
+        return super().fit(hp, model, *args, **kwargs)
+
+
+def test_swallowed_interrupt_still_stops_the_search(tmp_path):
+    Cheap.calls = []
+    tuner = ost(Swallowed(), tmp_path, max_trials=3, seed=4)
+    with pytest.raises(KeyboardInterrupt):
+        tuner.search(verbose=0)
+    assert len(Cheap.calls) == 1  # stopped before the next trial
+    assert states(tuner.study) == ["COMPLETE", "WAITING", "WAITING"]  # none left RUNNING
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_metric_names_set_never_overwritten(tmp_path):
+    tuner = ost(Cheap(), tmp_path, objective="val_loss", max_trials=1)
+    tuner.search(verbose=0)
+    assert tuner.study.metric_names == ["val_loss"]  # the dashboard's name, not "Objective 0"
+    named = optuna.create_study(study_name="named")
+    named.set_metric_names(["mine"])
+    ost(Cheap(), tmp_path, name="n", objective="val_loss", max_trials=1, study=named)
+    assert named.metric_names == ["mine"]
 
 
 def test_seed_reproduces_proposals(tmp_path):

@@ -13,6 +13,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState, create_trial
 
 from bench import schema
+from bench import store as bench_store
 from bench.errors import UserError
 from bench.report import write_report
 
@@ -39,12 +40,12 @@ def _study(url: str, name: str, bench: dict, retrain: dict | None = None) -> opt
 
 
 def _add_search(url: str, searcher: str, seed: int, n_trials: int = 7,
-                retrain: bool = True) -> None:
+                retrain: bool = True, name: str | None = None) -> optuna.Study:
     rng = np.random.default_rng(100 * seed + len(searcher))
     bench = dict(kind=schema.KIND_SEARCH, searcher=searcher, seed=seed, dataset=DATASET,
                  budget_epochs=BUDGET, backend=SEARCHERS[searcher])
     acc = 0.90 + 0.01 * seed + (OFFSET["random"] - OFFSET[searcher]) / 10
-    study = _study(url, schema.study_name(DATASET, searcher, seed), bench,
+    study = _study(url, name or schema.study_name(DATASET, searcher, seed), bench,
                    dict(test_accuracy=acc, test_loss=0.1 + OFFSET[searcher], params={"lr": 0.01},
                         n_params=10000 + 1000 * seed, epochs=5) if retrain else None)
     for i in range(n_trials):
@@ -64,6 +65,7 @@ def _add_search(url: str, searcher: str, seed: int, n_trials: int = 7,
             state=state, value=loss if state == TrialState.COMPLETE else None, params=params,
             distributions=DISTS, user_attrs=attrs,
             intermediate_values=inter if state != TrialState.FAIL else {}))
+    return study
 
 
 @pytest.fixture(scope="module")
@@ -241,3 +243,66 @@ def test_small_store_guards_and_extra_sections(tmp_path):
     assert "ratio 0.970" in md
     assert "peak 512 MiB, growth 600 MiB per 100 trials" in md and "| 2 | 110.0 |" in md
     assert "bench scaling" in md
+
+
+def test_seeds_are_distinct_runs_empty_studies_left_out_epochs_as_the_run_counts(tmp_path):
+    """Three studies of seed 0 are one seed; studies without a finished trial are no run;
+    `epochs used` counts like the run's summary (store.epochs_used: RUNNING trials too)."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    runs = [_add_search(url, "tpe", 0, retrain=False, name=f"toon-tpe-s0-{i}") for i in range(3)]
+    live = runs[0].ask()  # a trial still running (another worker) with 2 epochs reported
+    live.report(0.9, 1)
+    live.report(0.8, 2)
+    runs[1].add_trial(create_trial(state=TrialState.FAIL, intermediate_values={1: 2.0}))
+    bench = dict(kind=schema.KIND_SEARCH, searcher="tpe", seed=0, dataset=DATASET)
+    _study(url, "toon-tpe-never-started", bench)
+    _study(url, "toon-tpe-died-in-trial-1", bench).ask().report(1.5, 1)
+    md = write_report(url, tmp_path / "RESULTS.md", tmp_path / "results").read_text("utf-8")
+    header, *rows = _table_after(md, "### Search")
+    row = dict(zip(header, rows[0]))
+    assert len(rows) == 1 and row["seeds"] == "1 (3 runs)"
+    loaded = [optuna.load_study(study_name=r.study_name, storage=url) for r in runs]
+    used = [bench_store.epochs_used(st) for st in loaded]
+    # by hand: finished trials' epochs_trained (or reported epochs), RUNNING's reported ones
+    assert used == [sum(t.user_attrs.get(schema.T_EPOCHS, len(t.intermediate_values))
+                        for t in st.trials) for st in loaded]
+    assert used[0] == used[2] + 2 and used[1] == used[2] + 1
+    assert float(row["epochs used"]) == statistics.median(used)
+    finished = [t for st in loaded for t in st.trials if t.state != TrialState.RUNNING]
+    assert row["complete / pruned / failed"] == " / ".join(
+        str(sum(t.state == s for t in finished))
+        for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+    assert ("Left out: 2 studies with no finished trial (not counted as runs or seeds): "
+            "`toon-tpe-died-in-trial-1`, `toon-tpe-never-started`.") in md
+
+
+def test_overhead_target_ignores_failed_trials(tmp_path):
+    """Target (2) on FAIL trials only is not a measurement: their time says how they failed."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    _add_search(url, "random", 0, retrain=False)
+    tpe = _study(url, "toon-tpe-s0", dict(kind=schema.KIND_SEARCH, searcher="tpe", seed=0,
+                                          dataset=DATASET, backend="optuna"))
+    for _ in range(3):
+        tpe.add_trial(create_trial(state=TrialState.FAIL, user_attrs={
+            schema.T_EPOCHS: 1, schema.T_WALL: 0.2, schema.T_FIT: 0.1}))
+    md = write_report(url, tmp_path / "RESULTS.md", tmp_path / "results").read_text("utf-8")
+    header, *rows = _table_after(md, "### Search")
+    table = {r[0]: dict(zip(header, r)) for r in rows}
+    assert table["tpe"]["overhead s/trial"] == "—"
+    assert table["tpe"]["complete / pruned / failed"] == "0 / 0 / 3"
+    random = optuna.load_study(study_name="toon-random-s0", storage=url).trials
+    assert float(table["random"]["overhead s/trial"]) == pytest.approx(statistics.median(
+        t.user_attrs[schema.T_WALL] - t.user_attrs[schema.T_FIT] for t in random
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED)), abs=5e-4)
+    _, *targets = _table_after(md, "### Targets")
+    assert targets[1][1] == "NOT MEASURED" and "COMPLETE or PRUNED" in targets[1][2]
+
+
+def test_report_hides_a_password_with_an_at_sign(monkeypatch, tmp_path):
+    """The store's URL is printed in RESULTS.md and in errors: never any part of its password."""
+    from bench import report
+    url = "postgresql://bench:p@ss@w0rd@127.0.0.1:1/optuna"
+    monkeypatch.setattr(report, "collect", lambda storage: {})
+    md = write_report(url, tmp_path / "R.md", tmp_path / "r").read_text("utf-8")
+    assert "postgresql://bench:***@127.0.0.1:1/optuna" in md
+    assert "p@ss" not in md and "w0rd" not in md and "ss@" not in md

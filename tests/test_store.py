@@ -235,7 +235,7 @@ def test_read_only_store_for_real(tmp_path: Path) -> None:
         line = next(ln for ln in done.stdout.splitlines() if ln.startswith("RESULTS "))
         report, ro_file, new_in_ro, ro_dir, dashboard = json.loads(line[len("RESULTS "):])
         assert report[0] == 0 and "wrote" in report[1], report  # a reader needs no write access
-        assert "toon-tpe-s0" in (out / "RESULTS.md").read_text(encoding="utf-8")
+        assert "| tpe | optuna | 1 |" in (out / "RESULTS.md").read_text(encoding="utf-8")
         expect = {"read-only": ro_file, "cannot create the store": new_in_ro,
                   "is not writable (SQLite creates studies.db-journal": ro_dir}
         for words, (rc, stdout, stderr) in expect.items():

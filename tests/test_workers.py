@@ -1,5 +1,5 @@
-"""Several workers on one study against the real local PostgreSQL and MariaDB, and a
-worker killed with SIGKILL in the middle of a trial."""
+"""Several workers on one study against the real local PostgreSQL and MariaDB, a worker
+killed with SIGKILL in the middle of a trial, and a launcher interrupted or killed."""
 from __future__ import annotations
 
 import os
@@ -121,3 +121,100 @@ def test_killed_worker_trial_fails_and_rerun_resumes(study_name, tmp_path):
     from bench.store import epochs_used
     expected = sum(t.user_attrs[schema.T_EPOCHS] for t in finished) + len(killed.intermediate_values)
     assert epochs_used(study) == expected
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except OSError:
+        return False
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def _gone_within(pids: list[int], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not any(_alive(p) for p in pids):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+LAUNCHER = """
+import sys, time
+from bench.workers import spawn_worker
+worker = spawn_worker([sys.executable, "-c", "import time; time.sleep(120)"])
+print(worker.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def test_killed_launcher_takes_its_workers_with_it(tmp_path):
+    """SIGKILL cannot be relayed: the workers get SIGINT from the kernel (PDEATHSIG)."""
+    launcher = subprocess.Popen([sys.executable, "-c", LAUNCHER], cwd=tmp_path,
+                                stdout=subprocess.PIPE, text=True)
+    worker = int(launcher.stdout.readline())
+    assert _alive(worker)
+    launcher.kill()
+    launcher.communicate(timeout=30)
+    assert _gone_within([worker], 10), "the worker outlived its killed launcher"
+
+
+def _running_trial(name: str, seconds: float = 300) -> None:
+    """Wait until some trial is RUNNING and has trained at least one epoch."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        try:
+            trials = optuna.load_study(study_name=name, storage=PG_URL).get_trials(deepcopy=False)
+        except KeyError:
+            continue
+        if any(t.state == TrialState.RUNNING and t.intermediate_values for t in trials):
+            return
+    pytest.fail("no trial started training")
+
+
+def test_interrupted_launcher_stops_every_worker_and_rerun_reaches_k(study_name, tmp_path):
+    """SIGTERM, then SIGINT, to a --workers launcher mid-trial: it relays the stop, every
+    worker exits and fails its running trial (none left RUNNING, the study stops growing),
+    the launcher ends with the interrupt's line; the same command then finishes exactly K."""
+    require_server("PostgreSQL", PG_URL)
+    k = 3
+    cmd = ["run", "--searcher", "tpe", "--workers", "2", "--max-trials", str(k),
+           "--storage", PG_URL, "--study", study_name, "--preset", "quick",
+           "--image-size", "96x32", "--epochs-per-trial", "8", "--budget-epochs", "1000"]
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        proc = _bench(cmd, cwd=tmp_path)
+        _running_trial(study_name)
+        workers = _children(proc.pid)
+        assert len(workers) == 2
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 130, out
+        assert "interrupted:" in out
+        assert _gone_within(workers, 5), "a worker outlived its launcher"
+        study = optuna.load_study(study_name=study_name, storage=PG_URL)
+        trials = study.get_trials(deepcopy=False)
+        assert not [t.number for t in trials if t.state == TrialState.RUNNING], out
+        assert [t for t in trials if t.user_attrs.get("error") == "interrupted"]
+        snapshot = [(t.number, t.state) for t in trials]
+        time.sleep(3)
+        assert [(t.number, t.state) for t in study.get_trials(deepcopy=False)] == snapshot
+
+    again = _bench(cmd, cwd=tmp_path)
+    out, _ = again.communicate(timeout=400)
+    assert again.returncode == 0, out
+    _check_exact(PG_URL, study_name, k)
