@@ -63,11 +63,11 @@ def run_compare(args: argparse.Namespace, searchers: list[str], seeds: list[int]
 
 def _retrain_all(cfg: RunConfig, study_names: list[str], seeds: list[int]) -> None:
     """Best configuration of each study, and the baseline per seed, on the test split."""
-    from bench.data import load_dataset
     from bench.retrain import baseline_epochs, epochs_to_best, retrain
+    from bench.runner import load_run_data
 
     storage = store.open_storage(cfg.storage)
-    data = load_dataset(cfg.dataset, image_size=cfg.image_size, seed=cfg.data_seed)
+    data = load_run_data(cfg)  # the very data the searches saw
     for name in study_names:
         study = optuna.load_study(study_name=name, storage=storage)
         done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]

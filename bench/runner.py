@@ -342,8 +342,7 @@ def _search(p: Prepared, printer: Callable[[str], None] | None) -> RunSummary:
 
 def store_display(url: str) -> str:
     """The store's URL as shown to the user (never a password)."""
-    display = getattr(store, "display_url", None)
-    return display(url) if display else url
+    return store.display_url(url)
 
 
 def _summary(cfg: RunConfig, name: str, label: str, study: Any, run_dir: Path,

@@ -136,8 +136,6 @@ def _sqlite_write_problem(path: str) -> str | None:
             return (f"the folder {folder} of the store {path} is not writable (SQLite creates "
                     f"{p.name}-journal there on every write)")
         return None
-    if not folder.is_dir():
-        return f"cannot create the store {path}: the folder {folder} does not exist"
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"cannot create the store {path}: the folder {folder} is not writable"
     return None
@@ -150,6 +148,9 @@ def _check_sqlite_file(path: str, *, must_exist: bool, read_only: bool) -> None:
         if must_exist or read_only:
             raise UserError(f"no study store at {path}: the file does not exist "
                             "(check --storage)")
+        if not p.absolute().parent.is_dir():
+            raise UserError(f"cannot create the store {path}: the folder {p.absolute().parent} "
+                            "does not exist; create it or pass another --storage")
     elif p.is_dir():
         raise UserError(f"the store {path} is a folder, not a file; pass another --storage")
     elif not os.access(p, os.R_OK):

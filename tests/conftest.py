@@ -34,11 +34,12 @@ def quick_config(storage_url, workdir):
 
 
 def require_server(kind: str, url: str) -> None:
-    """Skip when a database server is missing, but fail under CI (a skip would hide it)."""
+    """Skip when a database server is missing, but fail under CI or .ci/run (a skip would
+    hide a broken setup)."""
     import sqlalchemy
     try:
         sqlalchemy.create_engine(url).connect().close()
     except Exception as exc:  # noqa: BLE001
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{kind} at {url} is required in CI: {exc}")
+        if os.environ.get("CI") == "true" or os.environ.get("BENCH_REQUIRE_SERVERS") == "1":
+            pytest.fail(f"{kind} at {url} is required here (CI=true or BENCH_REQUIRE_SERVERS=1): {exc}")
         pytest.skip(f"{kind} not reachable at {url}: {exc}")

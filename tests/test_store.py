@@ -120,7 +120,7 @@ def test_missing_store_is_refused_where_only_read(tmp_path: Path) -> None:
     (tmp_path / "empty.db").touch()
     with pytest.raises(UserError, match="the file is empty"):
         store.open_storage(_url(tmp_path / "empty.db"), must_exist=True, read_only=True)
-    with pytest.raises(UserError, match=r"the folder .*nowhere does not exist"):
+    with pytest.raises(UserError, match=r"the folder .*nowhere does not exist; create it"):
         store.open_storage(_url(tmp_path / "nowhere" / "s.db"))
     with pytest.raises(UserError, match="is a folder, not a file"):
         store.open_storage(_url(tmp_path))

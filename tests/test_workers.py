@@ -192,10 +192,10 @@ def test_interrupted_launcher_stops_every_worker_and_rerun_reaches_k(study_name,
     worker exits and fails its running trial (none left RUNNING, the study stops growing),
     the launcher ends with the interrupt's line; the same command then finishes exactly K."""
     require_server("PostgreSQL", PG_URL)
-    k = 3
+    k = 2
     cmd = ["run", "--searcher", "tpe", "--workers", "2", "--max-trials", str(k),
            "--storage", PG_URL, "--study", study_name, "--preset", "quick",
-           "--image-size", "96x32", "--epochs-per-trial", "8", "--budget-epochs", "1000"]
+           "--image-size", "96x32", "--epochs-per-trial", "4", "--budget-epochs", "1000"]
     for sig in (signal.SIGTERM, signal.SIGINT):
         proc = _bench(cmd, cwd=tmp_path)
         _running_trial(study_name)
@@ -211,7 +211,7 @@ def test_interrupted_launcher_stops_every_worker_and_rerun_reaches_k(study_name,
         assert not [t.number for t in trials if t.state == TrialState.RUNNING], out
         assert [t for t in trials if t.user_attrs.get("error") == "interrupted"]
         snapshot = [(t.number, t.state) for t in trials]
-        time.sleep(3)
+        time.sleep(2)
         assert [(t.number, t.state) for t in study.get_trials(deepcopy=False)] == snapshot
 
     again = _bench(cmd, cwd=tmp_path)
