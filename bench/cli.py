@@ -237,5 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(INTERRUPTED, file=sys.stderr)
+        argv_seen = sys.argv if argv is None else argv
+        if "--worker" not in argv_seen:  # a --workers launcher says it once for all
+            print(INTERRUPTED, file=sys.stderr)
         return 130

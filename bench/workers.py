@@ -27,7 +27,7 @@ import time
 from typing import Any, Callable
 
 from bench.errors import UserError
-from bench.runner import RunConfig, format_summary, prepare_study
+from bench.runner import Prepared, RunConfig, format_summary, prepare_study
 from searchers.registry import get_searcher
 
 # How long interrupted workers get to fail their running trials before SIGKILL.
@@ -105,10 +105,6 @@ def stop_workers(procs: list[subprocess.Popen], grace: float = STOP_GRACE_SECOND
                 p.wait()
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def run_workers(args: argparse.Namespace, cfg: RunConfig) -> int:
     searcher = get_searcher(cfg.searcher)
     if not searcher.parallel_workers:
@@ -117,25 +113,27 @@ def run_workers(args: argparse.Namespace, cfg: RunConfig) -> int:
     if cfg.storage.startswith("sqlite"):
         raise UserError("several workers cannot safely share SQLite (\"database is locked\"); "
                         "use --storage postgresql://... or mysql+pymysql://... (see README)")
-    summary_of = prepare_study(cfg)  # creates the study and its trial tickets once
+    # Creates the study and its trial tickets once; holds the study's run lock shared
+    # (other launches may join, a single-process run of the study is refused meanwhile).
+    summary_of = prepare_study(cfg, shared_lock=True)
+    try:
+        return _run(args, summary_of)
+    finally:
+        summary_of.lock.release()
+
+
+def _run(args: argparse.Namespace, summary_of: Prepared) -> int:
     threads = threads_per_worker(args.workers)
     env = {**os.environ, "BENCH_THREADS": str(threads)}
     print(f"starting {args.workers} workers on study {summary_of.study_name!r} "
           f"({threads} thread(s) each)", flush=True)
-    # SIGTERM (kill, timeout, job schedulers) stops the workers as Ctrl-C does.
-    term = signal.getsignal(signal.SIGTERM)
-    if term == signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _interrupt)
     procs: list[subprocess.Popen] = []
-    try:
+    try:  # bench.cli turns SIGTERM into KeyboardInterrupt too
         for i in range(args.workers):
             procs.append(spawn_worker(_worker_argv(args._argv, i + 1), env))
         codes = [p.wait() for p in procs]
     except KeyboardInterrupt:
         stop_workers(procs)
         raise
-    finally:
-        if term == signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
     print(format_summary(summary_of.refresh()))
     return 1 if any(codes) else 0

@@ -211,6 +211,7 @@ class OptunaOracle(keras_tuner.Oracle):
         for kt_id, otrial in list(self._live.items()):
             try:
                 otrial.set_user_attr("error", reason)
+                otrial.set_user_attr("interrupted", True)  # ended with its process, not by itself
                 self.study.tell(otrial, state=TrialState.FAIL)
             except Exception:  # noqa: BLE001 - best effort: it goes stale without a heartbeat
                 pass

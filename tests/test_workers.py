@@ -195,7 +195,7 @@ def test_interrupted_launcher_stops_every_worker_and_rerun_reaches_k(study_name,
     k = 2
     cmd = ["run", "--searcher", "tpe", "--workers", "2", "--max-trials", str(k),
            "--storage", PG_URL, "--study", study_name, "--preset", "quick",
-           "--image-size", "96x32", "--epochs-per-trial", "4", "--budget-epochs", "1000"]
+           "--image-size", "96x32", "--epochs-per-trial", "3", "--budget-epochs", "1000"]
     for sig in (signal.SIGTERM, signal.SIGINT):
         proc = _bench(cmd, cwd=tmp_path)
         _running_trial(study_name)
