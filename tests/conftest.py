@@ -37,8 +37,9 @@ def require_server(kind: str, url: str) -> None:
     """Skip when a database server is missing, but fail under CI or .ci/run (a skip would
     hide a broken setup)."""
     import sqlalchemy
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
     try:
-        sqlalchemy.create_engine(url).connect().close()
+        engine.connect().close()
     except Exception as exc:  # noqa: BLE001
         if os.environ.get("CI") == "true" or os.environ.get("BENCH_REQUIRE_SERVERS") == "1":
             pytest.fail(f"{kind} at {url} is required here (CI=true or BENCH_REQUIRE_SERVERS=1): {exc}")

@@ -2,6 +2,7 @@
 killed with SIGKILL in the middle of a trial, and a launcher interrupted or killed."""
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -22,6 +23,13 @@ MYSQL_URL = os.environ.get("BENCH_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3
 QUICK = ["--preset", "quick", "--epochs-per-trial", "2", "--budget-epochs", "1000"]
 
 
+@functools.lru_cache(maxsize=None)
+def _store(url: str) -> optuna.storages.RDBStorage:
+    """One connection pool per server for the whole module: a URL string given to
+    load_study opens a new pool each time, and polling would exhaust the server's clients."""
+    return optuna.storages.RDBStorage(url)
+
+
 def _bench(args: list[str], cwd, env_extra: dict | None = None, **kw) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env_extra or {})}
     return subprocess.Popen([sys.executable, "-m", "bench", *args], cwd=cwd, env=env,
@@ -34,13 +42,13 @@ def study_name():
     yield name
     for url in (PG_URL, MYSQL_URL):
         try:
-            optuna.delete_study(study_name=name, storage=url)
+            optuna.delete_study(study_name=name, storage=_store(url))
         except Exception:  # noqa: BLE001 - not created on that server
             pass
 
 
 def _check_exact(url: str, name: str, k: int) -> list[optuna.trial.FrozenTrial]:
-    study = optuna.load_study(study_name=name, storage=url)
+    study = optuna.load_study(study_name=name, storage=_store(url))
     trials = study.get_trials(deepcopy=False)
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished) == k, [(t.number, t.state.name) for t in trials]
@@ -94,7 +102,7 @@ def test_killed_worker_trial_fails_and_rerun_resumes(study_name, tmp_path):
     while time.monotonic() < deadline and victim is None:
         time.sleep(0.5)
         try:
-            study = optuna.load_study(study_name=study_name, storage=PG_URL)
+            study = optuna.load_study(study_name=study_name, storage=_store(PG_URL))
         except KeyError:
             continue
         trials = study.get_trials(deepcopy=False)
@@ -106,13 +114,13 @@ def test_killed_worker_trial_fails_and_rerun_resumes(study_name, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     before = {t.number: t.value for t in optuna.load_study(
-        study_name=study_name, storage=PG_URL).get_trials(states=(TrialState.COMPLETE,))}
+        study_name=study_name, storage=_store(PG_URL)).get_trials(states=(TrialState.COMPLETE,))}
     time.sleep(4)  # past the grace period: the heartbeat is stale
 
     again = _bench(cmd, cwd=tmp_path, env_extra=beat)
     out, _ = again.communicate(timeout=400)
     assert again.returncode == 0, out
-    study = optuna.load_study(study_name=study_name, storage=PG_URL)
+    study = optuna.load_study(study_name=study_name, storage=_store(PG_URL))
     killed = study.trials[victim.number]
     assert killed.state == TrialState.FAIL
     finished = _check_exact(PG_URL, study_name, k)
@@ -179,7 +187,7 @@ def _running_trial(name: str, seconds: float = 300) -> None:
     while time.monotonic() < deadline:
         time.sleep(0.5)
         try:
-            trials = optuna.load_study(study_name=name, storage=PG_URL).get_trials(deepcopy=False)
+            trials = optuna.load_study(study_name=name, storage=_store(PG_URL)).get_trials(deepcopy=False)
         except KeyError:
             continue
         if any(t.state == TrialState.RUNNING and t.intermediate_values for t in trials):
@@ -206,7 +214,7 @@ def test_interrupted_launcher_stops_every_worker_and_rerun_reaches_k(study_name,
         assert proc.returncode == 130, out
         assert "interrupted:" in out
         assert _gone_within(workers, 5), "a worker outlived its launcher"
-        study = optuna.load_study(study_name=study_name, storage=PG_URL)
+        study = optuna.load_study(study_name=study_name, storage=_store(PG_URL))
         trials = study.get_trials(deepcopy=False)
         assert not [t.number for t in trials if t.state == TrialState.RUNNING], out
         assert [t for t in trials if t.user_attrs.get("error") == "interrupted"]
