@@ -205,14 +205,12 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
                               sampler=cfg.sampler, pruner=cfg.pruner)
     sampler, pruner = searcher.study_components(settings)  # unknown names fail here
     label = searcher.label(settings)
-    if cfg.study is None:  # the default name needs the data set's name: check the logdir early
-        check_logdir(Path(cfg.logdir) / "x")
-    else:
-        check_logdir(Path(cfg.logdir) / cfg.study)
+    check_logdir(Path(cfg.logdir) / (cfg.study or "x"))  # before loading any data
     data = load_run_data(cfg)
     name = schema.check_study_name(cfg.study or schema.study_name(data.name, label, cfg.seed))
     run_dir = Path(cfg.logdir) / name
-    check_logdir(run_dir)
+    if cfg.study is None:
+        check_logdir(run_dir)  # the default name's length is known only now
     storage = store.open_storage(cfg.storage)
     lock = runlock.NoLock() if cfg.worker else runlock.acquire(cfg.storage, name, shared=shared_lock)
     try:
@@ -322,7 +320,7 @@ def _search(p: Prepared, printer: Callable[[str], None] | None) -> RunSummary:
         note = f"preset {cfg.preset}"
     (printer or (lambda line: print(line, flush=True)))(
         f"[{label} s{cfg.seed}{' ' + cfg.worker if cfg.worker else ''}] study {name!r} in "
-        f"{store_display(cfg.storage)} | data {data.name} {size}{f' ({note})' if note else ''} "
+        f"{store.display_url(cfg.storage)} | data {data.name} {size}{f' ({note})' if note else ''} "
         f"train/val/test {len(data.y_train)}/{len(data.y_val)}/{len(data.y_test)} | budget "
         f"{cfg.budget_epochs} epochs ({tracker.used_at_start} used before), "
         f"{cfg.epochs_per_trial} per trial")
@@ -338,11 +336,6 @@ def _search(p: Prepared, printer: Callable[[str], None] | None) -> RunSummary:
     finally:
         tb.close()
     return p.refresh(time.monotonic() - started)
-
-
-def store_display(url: str) -> str:
-    """The store's URL as shown to the user (never a password)."""
-    return store.display_url(url)
 
 
 def _summary(cfg: RunConfig, name: str, label: str, study: Any, run_dir: Path,

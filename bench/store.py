@@ -2,7 +2,8 @@
 
 Every searcher's trials land in an Optuna RDB storage. The Optuna-backed searchers
 decide inside the study; KerasTuner's own searchers are mirrored into it trial by trial
-as each ends (``record_trial``), so a crash loses at most the running trial.
+as each runs (``bench.tracking``), so a crash loses at most the running trial's result,
+never the epochs it spent.
 """
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import optuna
 import sqlalchemy.exc
-from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
@@ -267,17 +267,8 @@ def epochs_used(study: optuna.Study | Iterable[FrozenTrial]) -> int:
 
 
 def recorded_kt_ids(study: optuna.Study) -> set[str]:
+    """KerasTuner trial ids already recorded for good: finished, and not interrupted
+    (KerasTuner runs an interrupted trial again under the same id)."""
     return {str(t.user_attrs[schema.T_KT_ID]) for t in study.get_trials(deepcopy=False)
-            if schema.T_KT_ID in t.user_attrs and t.state != TrialState.RUNNING}
-
-
-def record_trial(study: optuna.Study, state: TrialState, value: float | None,
-                 params: dict[str, Any], distributions: dict[str, BaseDistribution],
-                 intermediate: Mapping[int, float], user_attrs: Mapping[str, Any]) -> None:
-    """Mirror one finished trial decided elsewhere (KerasTuner's own oracles)."""
-    if state != TrialState.COMPLETE:
-        value = None
-    finite = {int(k): float(v) for k, v in intermediate.items() if v == v and abs(v) != float("inf")}
-    study.add_trial(optuna.trial.create_trial(
-        state=state, value=value, params=params, distributions=distributions,
-        intermediate_values=finite, user_attrs=dict(user_attrs)))
+            if schema.T_KT_ID in t.user_attrs and t.state.is_finished()
+            and not t.user_attrs.get(schema.T_INTERRUPTED)}

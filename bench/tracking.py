@@ -75,16 +75,12 @@ class TrialTracker:
         # already), so N workers stop together instead of overshooting.
         self.shared = worker is not None
         self.printer = printer or (lambda line: print(line, flush=True))  # progress, even when piped
-        finished = study.get_trials(deepcopy=False, states=(
-            TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
-        # KerasTuner trials already recorded; an interrupted one is run again by KerasTuner.
-        self.mirrored = {str(t.user_attrs[schema.T_KT_ID]) for t in finished
-                         if schema.T_KT_ID in t.user_attrs
-                         and not t.user_attrs.get(schema.T_INTERRUPTED)}
+        self.mirrored = store.recorded_kt_ids(study)
         self.used_at_start = store.epochs_used(study)
         self.used_base = self.used_at_start
         self.run_started = time.monotonic()
-        values = [t.value for t in finished if t.state == TrialState.COMPLETE and t.value is not None]
+        values = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                  if t.value is not None]
         self.best: float | None = min(values) if values else None  # the study's, on resume too
         self.counts = {s: 0 for s in ("COMPLETE", "PRUNED", "FAIL")}
         self._running: dict[str, _Running] = {}

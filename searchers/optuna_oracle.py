@@ -124,7 +124,7 @@ class OptunaOracle(keras_tuner.Oracle):
                 # A resumed study: a sampler seeded as in the first run would replay the
                 # configurations already tried (its random draws ignore the history).
                 # Offset the seed by the study's size: still deterministic, not a replay.
-                study.sampler = optuna.samplers.TPESampler(seed=seed + n_existing)
+                study.sampler = optuna.samplers.TPESampler(seed=(seed + n_existing) % 2**32)
         self.study = study
         if study.metric_names is None:  # the dashboard shows "Objective 0" without a name
             with warnings.catch_warnings():

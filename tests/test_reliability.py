@@ -21,7 +21,7 @@ from optuna.trial import TrialState
 from bench import kt_project, runlock, schema, store
 from bench.cli import main
 from bench.errors import INTERRUPTED, UserError
-from bench.runner import MAX_SEED, RunConfig, derived_seed, run_search
+from bench.runner import MAX_SEED, derived_seed, run_search
 from tests.conftest import require_server
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

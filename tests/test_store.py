@@ -135,7 +135,7 @@ def test_dashboard_refuses_a_mistyped_store(tmp_path: Path, monkeypatch: pytest.
     rc = main(["dashboard", "--storage", "sqlite:///studes.db", "--port", "0"])
     out, err = capsys.readouterr()
     assert rc == 2 and out == ""
-    assert err.splitlines() == [f"error: no study store at studes.db: the file does not exist "
+    assert err.splitlines() == ["error: no study store at studes.db: the file does not exist "
                                 "(check --storage)"]
     assert list(tmp_path.iterdir()) == []
 
