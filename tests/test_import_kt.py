@@ -350,10 +350,13 @@ def test_real_project_matches_kerastuner_reload(kind: str, kt_dir: Path, tmp_pat
                 assert t.user_attrs[name] == kt_trial.metrics.get_last_value(name)
         else:
             assert t.value is None
-    best = reloaded.get_best_hyperparameters(1)[0].values
-    assert study.best_trial.params == {k: v for k, v in best.items()
-                                       if not k.startswith("tuner/")}
-    assert study.best_trial.value == reloaded.oracle.get_best_trials(1)[0].score
+    # The same best score; among trials tied at it (val_accuracy on 16 samples ties often)
+    # Optuna and KerasTuner may each pick another, so KerasTuner's pick is checked by id.
+    kt_best = reloaded.oracle.get_best_trials(1)[0]
+    assert study.best_trial.value == kt_best.score
+    assert trials[kt_best.trial_id].value == kt_best.score
+    assert trials[kt_best.trial_id].params == {
+        k: v for k, v in kt_best.hyperparameters.values.items() if not k.startswith("tuner/")}
     if kind == "random":
         assert trials["1"].state == TrialState.FAIL and "boom" in trials["1"].user_attrs[T_ERROR]
     if kind == "hyperband":
