@@ -287,7 +287,9 @@ def test_ctrl_c_while_loading_is_the_usual_one_line(delay: float, workdir: Path)
     out, err = proc.communicate(timeout=120)
     if proc.returncode == 0:
         pytest.skip("the run finished before the interrupt")  # a very fast machine
-    assert proc.returncode == 130, (out, err)
+    # 130, or death by SIGINT when the interrupt lands in TensorFlow's import: a shell
+    # shows both as exit status 130.
+    assert proc.returncode in (130, -signal.SIGINT), (out, err)
     assert "Traceback" not in err
     assert [ln for ln in err.splitlines() if ln.strip()][-1] == INTERRUPTED
 
