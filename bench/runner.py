@@ -1,6 +1,7 @@
 """One search run: a searcher, a data set, an epoch budget, one study, one logdir."""
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import time
@@ -313,6 +314,11 @@ def _search(p: Prepared, printer: Callable[[str], None] | None) -> RunSummary:
     if preset.patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=schema.OBJECTIVE,
                                                        patience=preset.patience))
+    # Everything alive now (TensorFlow, the data, the tuner) lives as long as the run:
+    # moved out of the collector's way, each trial's collections no longer walk it. The
+    # same for every searcher, so comparisons stay fair.
+    gc.collect()
+    gc.freeze()
     started = time.monotonic()
     size = f"{data.input_shape[0]}x{data.input_shape[1]}"
     note = getattr(data, "size_note", "")

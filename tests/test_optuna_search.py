@@ -721,3 +721,34 @@ def test_shared_study_two_processes_journal_storage(tmp_path):
     assert sum(ran) == 5  # two concurrent workers, exactly max_trials trials between them
     storage = JournalStorage(JournalFileBackend(str(tmp_path / "journal.log")))
     assert states(optuna.load_study(study_name="shared", storage=storage)) == ["COMPLETE"] * 5
+
+
+def test_best_epoch_weights_written_once_at_train_end(tmp_path) -> None:
+    """OptunaSearch's checkpoint keeps the best epoch (not the last), written when training
+    ends, and leaves the model with its last weights (what KerasTuner's SaveBestEpoch gives)."""
+    import keras
+    import numpy as np
+
+    from searchers.optuna_tuner import _BestWeightsAtEnd
+
+    def model():
+        m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        m.compile("sgd", "mse")
+        return m
+
+    m, path = model(), str(tmp_path / "checkpoint.weights.h5")
+    cb = _BestWeightsAtEnd(keras_tuner.Objective("val_loss", "min"), path)
+    cb.set_model(m)
+    weights = {}
+    for epoch, val_loss in enumerate([0.5, 0.3, 0.9]):
+        m.set_weights([np.full((2, 1), float(epoch)), np.full((1,), float(epoch))])
+        weights[epoch] = m.get_weights()
+        cb.on_epoch_end(epoch, {"val_loss": val_loss})
+    assert not (tmp_path / "checkpoint.weights.h5").exists()  # nothing written per epoch
+    cb.on_train_end()
+    reloaded = model()
+    reloaded.load_weights(path)
+    for got, want in zip(reloaded.get_weights(), weights[1]):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(m.get_weights(), weights[2]):
+        np.testing.assert_array_equal(got, want)
