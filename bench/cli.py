@@ -8,7 +8,7 @@ import sys
 from typing import NoReturn, Sequence
 
 from bench import quiet
-from bench.errors import INTERRUPTED, RunError, UserError
+from bench.errors import INTERRUPTED, Reported, RunError, UserError
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
 
@@ -40,6 +40,11 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _trial_process(text: str) -> tuple[int, int]:
+    cap, index = (int(v) for v in text.split(":"))
+    return cap, index
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     from bench.presets import PRESETS
     p.add_argument("--seed", type=_non_negative, default=0, help="searcher seed (default 0)")
@@ -57,6 +62,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", help="Optuna-backed searchers: tpe|random|cmaes|gp|qmc")
     p.add_argument("--pruner", help="Optuna-backed searchers: none|median|sha|hyperband")
     p.add_argument("--batch-size", type=int)
+    p.add_argument("--trials-per-process", type=_non_negative, metavar="N",
+                   help="run trials in a child process replaced every N trials: flat memory, "
+                        "and a trial whose process dies costs only that trial (default "
+                        "25; 0: run trials in this process)")
     p.add_argument("-v", "--verbose", action="store_true", help="show Keras epoch output")
 
 
@@ -68,7 +77,9 @@ def _config(args: argparse.Namespace, searcher: str, seed: int):
         dataset=args.dataset, image_size=args.image_size, data_seed=args.data_seed,
         storage=args.storage, study=getattr(args, "study", None), logdir=args.logdir,
         sampler=args.sampler, pruner=args.pruner, batch_size=args.batch_size,
-        verbose=args.verbose, worker=getattr(args, "worker", None))
+        verbose=args.verbose, worker=getattr(args, "worker", None),
+        trials_per_process=args.trials_per_process,
+        trial_process=getattr(args, "trial_process", None))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -79,7 +90,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         from bench.workers import run_workers
         return run_workers(args, _config(args, args.searcher, args.seed))
     from bench.runner import format_summary, run_search
-    summary = run_search(_config(args, args.searcher, args.seed))
+    from bench.supervisor import EXIT_MORE, run_supervised, trials_per_process
+    cfg = _config(args, args.searcher, args.seed)
+    if cfg.trial_process:  # a child of run_supervised: its launcher prints the summary
+        return EXIT_MORE if run_search(cfg).capped else 0
+    per_process = trials_per_process(cfg)
+    summary = run_supervised(cfg, per_process) if per_process else run_search(cfg)
     print(format_summary(summary))
     return 0
 
@@ -137,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes sharing the study (Optuna-backed searchers)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--trial-process", type=_trial_process, help=argparse.SUPPRESS)
     _add_common(p)
     p.set_defaults(func=cmd_run)
 
@@ -236,8 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UserError, RunError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Reported as exc:
+        return exc.exit_code
     except KeyboardInterrupt:
         argv_seen = sys.argv if argv is None else argv
-        if "--worker" not in argv_seen:  # a --workers launcher says it once for all
+        if not {"--worker", "--trial-process"} & set(argv_seen):  # their launcher says it
             print(INTERRUPTED, file=sys.stderr)
         return 130

@@ -1,6 +1,6 @@
 """``python -m bench compare``: every searcher x seed on one space, split and budget.
 
-Runs are sequential in one process (a fair share of the 2 cores for each), each resumable:
+Runs are sequential (each in its own trial processes, see bench/supervisor.py), each resumable:
 re-running the same compare skips what the store already holds. Afterwards each study's
 best configuration is retrained on train+val and tested, next to the seed's baseline.
 """
@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from bench import schema, store
 from bench.errors import UserError
 from bench.runner import RunConfig, format_summary, machine, run_search, versions
+from bench.supervisor import run_supervised, trials_per_process
 from searchers.registry import get_searcher
 
 BASELINE_MAX_EPOCHS = 60
@@ -35,7 +36,9 @@ def run_compare(args: argparse.Namespace, searchers: list[str], seeds: list[int]
     summaries = []
     for seed in seeds:  # seed-major: a cut-short compare still has every searcher
         for name in searchers:
-            summary = run_search(make_config(name, seed))
+            cfg = make_config(name, seed)
+            per_process = trials_per_process(cfg)
+            summary = run_supervised(cfg, per_process) if per_process else run_search(cfg)
             print(format_summary(summary), flush=True)
             summaries.append(summary)
     cfg = make_config(searchers[0], seeds[0]).resolved()

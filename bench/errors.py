@@ -15,3 +15,12 @@ class RunError(Exception):
 
 # What every interrupted command prints (Ctrl-C, SIGTERM), at any moment of its life.
 INTERRUPTED = "interrupted: finished trials are in the store; run the same command to resume"
+
+
+class Reported(Exception):
+    """A child process (a trial process) already printed why it stopped: exit with its
+    code and print nothing more."""
+
+    def __init__(self, exit_code: int) -> None:
+        super().__init__(f"exit code {exit_code}")
+        self.exit_code = exit_code

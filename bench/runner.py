@@ -1,7 +1,9 @@
 """One search run: a searcher, a data set, an epoch budget, one study, one logdir."""
 from __future__ import annotations
 
+import contextlib
 import gc
+import io
 import os
 import platform
 import time
@@ -45,6 +47,8 @@ class RunConfig:
     batch_size: int | None = None
     verbose: bool = False
     worker: str | None = None              # set in worker processes of a --workers run
+    trials_per_process: int | None = None  # replace the trial process after N (0: no child)
+    trial_process: tuple[int, int] | None = None  # (cap, index): set in a trial process
     build_model_factory: Callable[..., Any] | None = field(default=None, compare=False)
 
     def resolved(self) -> "RunConfig":
@@ -58,6 +62,8 @@ class RunConfig:
             batch_size=self.batch_size if self.batch_size is not None else preset.batch_size,
             image_size=self.image_size or (preset.image_size if self.dataset == "toon" else None),
         )
+        if cfg.trials_per_process is not None and cfg.trials_per_process < 0:
+            raise UserError(f"--trials-per-process must be >= 0 (got {cfg.trials_per_process})")
         for name in ("budget_epochs", "epochs_per_trial", "batch_size", "max_trials"):
             value = getattr(cfg, name)
             if value is not None and value <= 0:
@@ -91,6 +97,7 @@ class RunSummary:
     epochs_used: int
     budget_epochs: int
     wall_seconds: float
+    capped: bool = False  # this process stopped at its trial cap; the search may go on
 
 
 def versions() -> dict[str, str]:
@@ -213,7 +220,9 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
     if cfg.study is None:
         check_logdir(run_dir)  # the default name's length is known only now
     storage = store.open_storage(cfg.storage)
-    lock = runlock.NoLock() if cfg.worker else runlock.acquire(cfg.storage, name, shared=shared_lock)
+    # Worker and trial processes run under their launcher's lock.
+    lock = (runlock.NoLock() if cfg.worker or cfg.trial_process
+            else runlock.acquire(cfg.storage, name, shared=shared_lock))
     try:
         study = store.open_study(storage, name, bench_attrs(cfg, label, searcher.backend, data),
                                  sampler=sampler, pruner=pruner)
@@ -227,11 +236,11 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
                             f"KerasTuner project {project} is missing: a KerasTuner searcher "
                             "cannot resume without it (use another --study)")
         kt_project.check_files(project)
-        if not cfg.worker and not shared_lock:
+        if not cfg.worker and not shared_lock and not cfg.trial_process:
             fail_dead_trials(study)  # this process holds the study: nothing else runs in it
         study.set_user_attr(schema.STUDY_BENCH, {**study.user_attrs[schema.STUDY_BENCH],
                                                  "budget_epochs": cfg.budget_epochs})
-        if searcher.backend == "optuna" and cfg.max_trials and not cfg.worker:
+        if searcher.backend == "optuna" and cfg.max_trials and not (cfg.worker or cfg.trial_process):
             from searchers.optuna_oracle import top_up_tickets
             top_up_tickets(study, cfg.max_trials)
     except BaseException:
@@ -244,16 +253,23 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
 INTERRUPTED_TRIAL = "interrupted: the process running this trial ended before it finished"
 
 
-def fail_dead_trials(study: Any) -> int:
+def fail_dead_trials(study: Any, crashed: str | None = None,
+                     only_ids: set[int] | None = None) -> int:
     """Fail the RUNNING trials of a study that no process runs any more (its run lock is
     ours), so that they stop holding a place and their epochs count; returns how many.
-    The epochs they reported stay as intermediate values (what ``epochs_used`` counts)."""
+    The epochs they reported stay as intermediate values (what ``epochs_used`` counts).
+
+    ``crashed``: why their process died (``bench.supervisor``); such a trial is not
+    retried. ``only_ids``: fail only these storage ids (a worker's own trials)."""
     from optuna.trial import TrialState
     storage = study._storage  # Optuna has no public way to set attrs on a finished trial
-    dead = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    dead = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if only_ids is None or t._trial_id in only_ids]
     for t in dead:
-        storage.set_trial_user_attr(t._trial_id, schema.T_ERROR, INTERRUPTED_TRIAL)
+        storage.set_trial_user_attr(t._trial_id, schema.T_ERROR, crashed or INTERRUPTED_TRIAL)
         storage.set_trial_user_attr(t._trial_id, schema.T_INTERRUPTED, True)
+        if crashed:
+            storage.set_trial_user_attr(t._trial_id, schema.T_CRASHED, crashed)
         storage.set_trial_user_attr(t._trial_id, schema.T_EPOCHS, len(t.intermediate_values))
         study.tell(t.number, state=TrialState.FAIL)
     return len(dead)
@@ -296,19 +312,28 @@ def _search(p: Prepared, printer: Callable[[str], None] | None) -> RunSummary:
     tb = HParamsLogger(p.run_dir, space_hyperparameters())
     tracker = TrialTracker(study, Budget(cfg.budget_epochs, deadline), label=label, seed=cfg.seed,
                            dataset=data.name, tb=tb, worker=cfg.worker, printer=printer,
-                           live_mirror=searcher.backend != "optuna")
+                           live_mirror=searcher.backend != "optuna",
+                           trial_cap=cfg.trial_process[0] if cfg.trial_process else None)
     factory = cfg.build_model_factory or make_build_model
-    try:
-        tuner = tracked(searcher.tuner_class())(
-            hypermodel=factory(data.input_shape, data.num_classes),
-            objective=schema.OBJECTIVE, directory=str(kt_dir), project_name=project,
-            overwrite=False, tracker=tracker, **searcher.tuner_kwargs(p.settings))
+    replacement = bool(cfg.trial_process and cfg.trial_process[1])
+    try:  # a replacement trial process reloads quietly ("Reloading Tuner from ...")
+        with contextlib.redirect_stdout(io.StringIO()) if replacement else contextlib.nullcontext():
+            tuner = tracked(searcher.tuner_class())(
+                hypermodel=factory(data.input_shape, data.num_classes),
+                objective=schema.OBJECTIVE, directory=str(kt_dir), project_name=project,
+                overwrite=False, tracker=tracker, **searcher.tuner_kwargs(p.settings))
     except RuntimeError as exc:  # KerasTuner cannot reload a damaged project folder
         raise UserError(f"cannot resume from {kt_dir / project}: {str(exc).splitlines()[0]}") from None
     if cfg.max_trials and tuner.oracle.max_trials is None:
         tuner.oracle.max_trials = cfg.max_trials  # Hyperband takes no max_trials argument
     if cfg.worker and hasattr(tuner.oracle, "manage_tickets"):
         tuner.oracle.manage_tickets = False  # the launching process issued them once
+    # KerasTuner reloads its project only where the tuner's own file exists, which it
+    # first writes when a trial ends: a process killed in its first trial would start
+    # over, proposing that trial again. Written now, the next process resumes instead.
+    tuner.save()
+    from bench.supervisor import drop_crashed_retries
+    drop_crashed_retries(tuner.oracle, study)
     callbacks = [keras.callbacks.TerminateOnNaN()]
     preset = get_preset(cfg.preset)
     if preset.patience:
@@ -324,12 +349,13 @@ def _search(p: Prepared, printer: Callable[[str], None] | None) -> RunSummary:
     note = getattr(data, "size_note", "")
     if note == "--image-size" and cfg.image_size == preset.image_size:
         note = f"preset {cfg.preset}"
-    (printer or (lambda line: print(line, flush=True)))(
-        f"[{label} s{cfg.seed}{' ' + cfg.worker if cfg.worker else ''}] study {name!r} in "
-        f"{store.display_url(cfg.storage)} | data {data.name} {size}{f' ({note})' if note else ''} "
-        f"train/val/test {len(data.y_train)}/{len(data.y_val)}/{len(data.y_test)} | budget "
-        f"{cfg.budget_epochs} epochs ({tracker.used_at_start} used before), "
-        f"{cfg.epochs_per_trial} per trial")
+    if not replacement:  # said once per run
+        (printer or (lambda line: print(line, flush=True)))(
+            f"[{label} s{cfg.seed}{' ' + cfg.worker if cfg.worker else ''}] study {name!r} in "
+            f"{store.display_url(cfg.storage)} | data {data.name} {size}"
+            f"{f' ({note})' if note else ''} train/val/test {len(data.y_train)}/"
+            f"{len(data.y_val)}/{len(data.y_test)} | budget {cfg.budget_epochs} epochs "
+            f"({tracker.used_at_start} used before), {cfg.epochs_per_trial} per trial")
     try:
         tuner.search(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
                      epochs=cfg.epochs_per_trial, batch_size=cfg.batch_size, callbacks=callbacks,
@@ -341,7 +367,7 @@ def _search(p: Prepared, printer: Callable[[str], None] | None) -> RunSummary:
         raise
     finally:
         tb.close()
-    return p.refresh(time.monotonic() - started)
+    return replace(p.refresh(time.monotonic() - started), capped=tracker.capped)
 
 
 def _summary(cfg: RunConfig, name: str, label: str, study: Any, run_dir: Path,

@@ -40,6 +40,8 @@ T_VAL_ACC = "val_accuracy"      # at the reported epoch
 T_ERROR = "error"               # last lines of the traceback of a FAIL trial
 T_INTERRUPTED = "interrupted"  # True: FAIL because its process ended mid-trial
 T_BUDGET_CUT = "budget_cut"      # True: stopped early because the run's budget was spent
+T_CRASHED = "crashed"            # why the process running it died (a signal): FAIL, not retried
+T_PROCESS = "process"            # {"pid", "rss_mb"} of the process that ran it, at its end
 
 
 MAX_STUDY_NAME = 100  # it names a folder too (runs/<study>/...), and a database row

@@ -7,6 +7,7 @@ KerasTuner's own hooks, so KerasTuner's searchers stay unmodified in what they d
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -63,11 +64,13 @@ class TrialTracker:
     def __init__(self, study: optuna.Study, budget: Budget, *, label: str, seed: int,
                  dataset: str, objective: str = schema.OBJECTIVE, tb: Any = None,
                  worker: str | None = None, printer: Callable[[str], None] | None = None,
-                 live_mirror: bool = False) -> None:
+                 live_mirror: bool = False, trial_cap: int | None = None) -> None:
         """``live_mirror``: the searcher decides outside the study (KerasTuner's own), so
         each trial is recorded here as it runs: RUNNING with every epoch's value, then
         finished. A process killed mid-trial thus leaves the epochs it spent in the store,
-        and the next run counts them (``bench.runner.fail_dead_trials``)."""
+        and the next run counts them (``bench.runner.fail_dead_trials``).
+        ``trial_cap``: this process runs at most that many trials (``bench.supervisor``
+        replaces it with a fresh one, which resumes the study)."""
         self.study, self.budget, self.label, self.seed = study, budget, label, seed
         self.live_mirror = live_mirror
         self.dataset, self.objective, self.tb, self.worker = dataset, objective, tb, worker
@@ -83,6 +86,8 @@ class TrialTracker:
                   if t.value is not None]
         self.best: float | None = min(values) if values else None  # the study's, on resume too
         self.counts = {s: 0 for s in ("COMPLETE", "PRUNED", "FAIL")}
+        self.trial_cap = trial_cap
+        self.capped = False  # True once the search stopped because of ``trial_cap``
         self._running: dict[str, _Running] = {}
         self._pending_start: float | None = None
 
@@ -91,6 +96,11 @@ class TrialTracker:
         """Re-read the epochs used from the store (other workers); True if budget spent."""
         self.used_base = store.epochs_used(self.study)
         return self.budget.spent(self.used_base)
+
+    def at_cap(self) -> bool:
+        """True when this process has run its share of trials (see ``trial_cap``)."""
+        self.capped = self.trial_cap is not None and sum(self.counts.values()) >= self.trial_cap
+        return self.capped
 
     def used(self, trial_id: str | None = None) -> int:
         running = self._running.get(trial_id) if trial_id else None
@@ -145,7 +155,7 @@ class TrialTracker:
             schema.T_DATASET: self.dataset, schema.T_EPOCHS: run.epochs,
             schema.T_WALL: round(time.perf_counter() - run.started, 4),
             schema.T_FIT: round(run.fit_seconds, 4), schema.T_PARAMS: run.n_params,
-            schema.T_KT_ID: trial.trial_id,
+            schema.T_KT_ID: trial.trial_id, schema.T_PROCESS: _process(),
         }
         if best_epoch is not None and "val_accuracy" in run.logs[best_epoch]:
             attrs[schema.T_VAL_ACC] = run.logs[best_epoch]["val_accuracy"]
@@ -230,6 +240,12 @@ class TrialTracker:
                 + " ".join(f"{k}={_fmt(v)}" for k, v in params.items()))
 
 
+def _process() -> dict[str, Any]:
+    """Which process ran the trial and its resident memory then (``bench memory``)."""
+    import psutil
+    return {"pid": os.getpid(), "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1)}
+
+
 def _fmt(v: Any) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
@@ -257,7 +273,7 @@ class TrackingMixin:
 
     def pre_create_trial(self) -> None:
         super().pre_create_trial()
-        if self.tracker.refresh():
+        if self.tracker.refresh() or self.tracker.at_cap():
             # KerasTuner's oracles stop on max_trials: make "no more trials" the answer.
             self.oracle.max_trials = max(len(self.oracle.trials), 1)
         self.tracker.before_create()

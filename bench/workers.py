@@ -79,10 +79,13 @@ def _child_setup() -> Callable[[], None]:
     return setup
 
 
-def spawn_worker(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+def spawn_worker(argv: list[str], env: dict[str, str] | None = None,
+                 pass_fds: tuple[int, ...] = ()) -> subprocess.Popen:
     """Start one worker in its own process group: the launcher alone relays Ctrl-C to it,
-    once (a terminal would signal the whole group, then the launcher again)."""
-    return subprocess.Popen(argv, env=env, process_group=0, preexec_fn=_child_setup())
+    once (a terminal would signal the whole group, then the launcher again). ``pass_fds``:
+    descriptors it inherits (a run lock that must outlive the launcher while it runs)."""
+    return subprocess.Popen(argv, env=env, process_group=0, preexec_fn=_child_setup(),
+                            pass_fds=pass_fds)
 
 
 def stop_workers(procs: list[subprocess.Popen], grace: float = STOP_GRACE_SECONDS) -> None:

@@ -212,6 +212,7 @@ class OptunaOracle(keras_tuner.Oracle):
             try:
                 otrial.set_user_attr("error", reason)
                 otrial.set_user_attr("interrupted", True)  # ended with its process, not by itself
+                otrial.set_user_attr("epochs_trained", len(self._reported.get(kt_id, ())))
                 self.study.tell(otrial, state=TrialState.FAIL)
             except Exception:  # noqa: BLE001 - best effort: it goes stale without a heartbeat
                 pass

@@ -11,6 +11,9 @@ Everything a ``RandomSearch`` user calls works the same way. What it adds: any O
 sampler and pruner, and an Optuna study in an SQL store (by default an SQLite file inside
 the project directory, so ``overwrite=False`` resumes; pass ``storage=`` a PostgreSQL or
 MySQL URL to share the study between workers and machines).
+
+Disk: only the best ``keep_best_checkpoints`` trials (default 3) keep their weights file;
+``keep_best_checkpoints=None`` keeps every trial's, as KerasTuner does.
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ from typing import Any, Iterator
 import keras
 import keras_tuner
 import optuna
+from keras_tuner.src.backend import io as kt_io
+from keras_tuner.src.engine import trial as trial_module
 
 from searchers.optuna_oracle import OptunaOracle
 
@@ -38,6 +43,11 @@ class OptunaSearch(keras_tuner.Tuner):
     the objective to the Optuna trial and stops training when the pruner says so. The
     trial then ends PRUNED in the study and STOPPED in KerasTuner (never "best", never a
     failure), and the search goes on.
+
+    ``keep_best_checkpoints=k`` bounds the disk a long search takes: after every trial, the
+    weights of trials outside the oracle's best ``k`` are deleted (their ``trial.json``
+    stays, resume needs it). ``get_best_models(n)`` for ``n <= k`` is unchanged; ``None``
+    keeps every checkpoint, as KerasTuner does.
     """
 
     def __init__(
@@ -57,8 +67,15 @@ class OptunaSearch(keras_tuner.Tuner):
         allow_new_entries: bool = True,
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
+        keep_best_checkpoints: int | None = 3,
         **kwargs: Any,
     ) -> None:
+        if keep_best_checkpoints is not None and (
+                isinstance(keep_best_checkpoints, bool)
+                or not isinstance(keep_best_checkpoints, int) or keep_best_checkpoints < 1):
+            raise ValueError("keep_best_checkpoints must be an int >= 1, or None to keep "
+                             f"every trial's checkpoint; got {keep_best_checkpoints!r}")
+        self.keep_best_checkpoints = keep_best_checkpoints
         directory = kwargs.get("directory") or "."
         project_name = kwargs.get("project_name") or "untitled_project"
         project_dir = os.path.join(directory, project_name)
@@ -101,6 +118,59 @@ class OptunaSearch(keras_tuner.Tuner):
     @property
     def study(self) -> optuna.Study:
         return self.oracle.study
+
+    def on_trial_end(self, trial: Any) -> None:
+        """KerasTuner's, then drop the checkpoints outside the best ``k``: the oracle has
+        scored the trial by now, so its ranking is final for this point of the search."""
+        super().on_trial_end(trial)
+        if self.keep_best_checkpoints is not None:
+            self._delete_checkpoints_outside_best(self.keep_best_checkpoints)
+
+    def _delete_checkpoints_outside_best(self, k: int) -> None:
+        """Delete the weights of every trial not in ``oracle.get_best_trials(k)``.
+
+        KerasTuner's own ranking (direction, ties, STOPPED/FAILED trials only as padding
+        while fewer than ``k`` completed), so ``get_best_models(n <= k)``, which loads a
+        prefix of that list, finds every file it needs. A trial leaves that list only for
+        good, so nothing deleted is needed later. RUNNING trials are skipped: their file
+        may be written after this, and they are ranked when they end. One listing of the
+        project per call, not one per trial: a long search stays linear.
+        """
+        keep = {t.trial_id for t in self.oracle.get_best_trials(k)}
+        pattern = os.path.join(self.project_dir, "trial_*", "checkpoint*")
+        for path in kt_io.glob(pattern):
+            trial_id = os.path.basename(os.path.dirname(path))[len("trial_"):]
+            trial = self.oracle.trials.get(trial_id)
+            if (trial is None or trial_id in keep
+                    or trial.status == trial_module.TrialStatus.RUNNING):
+                continue
+            name = os.path.basename(path)  # vs KerasTuner's name (its folder exists: found)
+            base = os.path.basename(self._get_checkpoint_fname(trial_id))
+            if name == base or name.startswith(base + "."):
+                _remove(path)
+
+    def get_best_models(self, num_models: int = 1) -> list[Any]:
+        """KerasTuner's, with a clear error where the checkpoints were not kept."""
+        k = self.keep_best_checkpoints
+        if k is not None and num_models > k:
+            raise ValueError(
+                f"get_best_models({num_models}): this tuner keeps only the best {k} trials' "
+                f"checkpoints (keep_best_checkpoints={k}). Ask for at most {k} models, pass "
+                "keep_best_checkpoints=None (or a larger number) before searching, or rebuild "
+                f"from get_best_hyperparameters({num_models}) and train again.")
+        return super().get_best_models(num_models)
+
+    def load_model(self, trial: Any) -> Any:
+        """KerasTuner's, with a clear error for a trial whose checkpoint was deleted."""
+        fname = self._get_checkpoint_fname(trial.trial_id)
+        if not _checkpoint_files(fname):
+            raise FileNotFoundError(
+                f"trial {trial.trial_id} has no checkpoint ({fname}): OptunaSearch keeps the "
+                "weights of only the best keep_best_checkpoints trials (this tuner: "
+                f"{self.keep_best_checkpoints}; an earlier search of this project may have "
+                "used fewer), and a failed trial writes none. Rebuild the model from "
+                "trial.hyperparameters and train it again.")
+        return super().load_model(trial)
 
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> list[Any]:
         """KerasTuner's ``Tuner.run_trial``, but the best epoch's weights are kept in memory
@@ -214,6 +284,22 @@ def _remember_stop(oracle: Any) -> Iterator[None]:
     finally:
         for sig, handler in wrapped.items():
             signal.signal(sig, handler)
+
+
+def _checkpoint_files(fname: str) -> list[str]:
+    """The file(s) of one checkpoint: ``fname`` itself (Keras 3's ``.weights.h5``) or the
+    TF-format ``fname.index`` / ``fname.data-*`` KerasTuner writes under Keras 2 (the same
+    test as in ``_delete_checkpoints_outside_best``)."""
+    return [p for p in kt_io.glob(fname + "*")
+            if p == fname or p.startswith(fname + ".")]
+
+
+def _remove(path: str) -> None:
+    """Delete a file where KerasTuner writes: local, or ``gs://`` through TensorFlow."""
+    if kt_io.tf is not None:
+        kt_io.tf.io.gfile.remove(path)
+    else:
+        os.remove(path)
 
 
 def _delete_study_if_any(storage: Any, name: str) -> None:

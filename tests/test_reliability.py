@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import psutil
 import pytest
 from optuna.trial import TrialState
 
@@ -261,8 +262,11 @@ def test_killed_mid_trial_its_epochs_count_and_it_ends_fail(
     name = f"toon-{searcher}-s0"
     first = _spawn(argv, workdir)
     killed = _wait_for(_running_with_epochs(storage_url, name, 3), what="3 epochs")[0]
-    first.kill()
+    trial_process = psutil.Process(first.pid).children()
+    first.kill()  # the launcher; its trial process is told to stop (SIGINT), and does
     first.wait(30)
+    _, alive = psutil.wait_procs(trial_process, timeout=60)
+    assert not alive
     if remove_logs:
         import shutil
         shutil.rmtree(workdir / "runs")

@@ -1,0 +1,193 @@
+"""Trials run in a child process that is replaced every N trials.
+
+Why: Keras and TensorFlow keep a few MiB per built model for the life of the process
+(`python -m bench memory --bare` measures it), so a long search in one process grows
+until the OOM killer ends it. A fresh process every ``--trials-per-process`` trials keeps
+memory flat, and resume is exact (KerasTuner's project and the Optuna study hold every
+decision), so the next process continues where the last one stopped.
+
+It also isolates crashes: when the trial process dies (SIGKILL, the OOM killer, a
+segfault in native code), this launcher fails the trial it was running with the reason,
+counts the epochs it reported, and starts a new process with the next trial; the dead
+trial is not retried (``drop_crashed_retries``), so a configuration that kills its process
+costs one trial, not the run.
+
+The launcher itself holds the study's run lock and never imports TensorFlow.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench import schema
+from bench.errors import Reported, RunError
+from bench.runner import Prepared, RunConfig, RunSummary, fail_dead_trials, prepare_study
+
+# A trial process that stopped at its trial cap exits with this (EX_TEMPFAIL): "more to do".
+EXIT_MORE = 75
+# Chosen by measurement (RESULTS.md, "Memory"): a process start costs about 5 s of
+# TensorFlow import and set-up, paid once per this many trials, while memory grows a few
+# MiB per trial inside one process.
+DEFAULT_TRIALS_PER_PROCESS = 25
+# Processes that die this many times in a row without finishing a trial end the run.
+MAX_CONSECUTIVE_CRASHES = 3
+
+_HINTS = {signal.SIGKILL: "killed: out of memory, or by a user or scheduler",
+          signal.SIGSEGV: "a crash in native code", signal.SIGABRT: "aborted in native code",
+          signal.SIGBUS: "a crash in native code"}
+
+
+def trials_per_process(cfg: RunConfig) -> int:
+    """The run's ``--trials-per-process`` (0: trials run in the calling process)."""
+    return DEFAULT_TRIALS_PER_PROCESS if cfg.trials_per_process is None else cfg.trials_per_process
+
+
+def config_argv(cfg: RunConfig) -> list[str]:
+    """The ``bench run`` flags that make ``cfg`` again in another process."""
+    flags: dict[str, Any] = {
+        "--searcher": cfg.searcher, "--seed": cfg.seed, "--preset": cfg.preset,
+        "--budget-epochs": cfg.budget_epochs, "--epochs-per-trial": cfg.epochs_per_trial,
+        "--max-trials": cfg.max_trials, "--timeout": cfg.timeout, "--dataset": cfg.dataset,
+        "--image-size": "x".join(map(str, cfg.image_size)) if cfg.image_size else None,
+        "--data-seed": cfg.data_seed, "--storage": cfg.storage, "--study": cfg.study,
+        "--logdir": cfg.logdir, "--sampler": cfg.sampler, "--pruner": cfg.pruner,
+        "--batch-size": cfg.batch_size, "--worker": cfg.worker,
+    }
+    argv = [item for flag, value in flags.items() if value is not None
+            for item in (flag, str(value))]
+    return argv + (["-v"] if cfg.verbose else [])
+
+
+def run_supervised(cfg: RunConfig, trials_per_process: int) -> RunSummary:
+    """Run (or resume) one search in trial processes of ``trials_per_process`` trials."""
+    if cfg.build_model_factory is not None:
+        raise ValueError("a build_model_factory cannot cross into a trial process")
+    p = prepare_study(cfg)
+    try:
+        return _supervise(p, trials_per_process)
+    finally:
+        p.lock.release()
+
+
+def _supervise(p: Prepared, per_process: int) -> RunSummary:
+    from bench.workers import spawn_worker, stop_workers
+
+    cfg = p.cfg
+    started = time.monotonic()
+    deadline = started + cfg.timeout if cfg.timeout else None
+    index = crashes = 0
+    while True:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            break
+        finished_before = _finished(p.study)
+        argv = [sys.executable, "-m", "bench", "run",
+                *config_argv(replace(cfg, study=p.study_name, timeout=left)),
+                "--trial-process", f"{per_process}:{index}"]
+        # Its own process group: Ctrl-C is relayed once, by us. An SQLite run lock's
+        # descriptor goes with it: the study stays locked while either process lives.
+        child = spawn_worker(argv, pass_fds=_lock_fds(p))
+        try:
+            code = child.wait()
+        except KeyboardInterrupt:
+            stop_workers([child])  # it fails its running trial, then exits
+            raise
+        index += 1
+        if code == EXIT_MORE:
+            crashes = 0
+            continue
+        if code == 0:
+            break
+        if code == 130 or code == -signal.SIGINT:
+            raise KeyboardInterrupt
+        if code > 0:
+            raise Reported(code)  # a user or run error the trial process already printed
+        reason = _death_reason(-code)
+        failed = fail_dead_trials(p.study, crashed=reason, only_ids=_ongoing_ids(p))
+        crashes = 0 if _finished(p.study) - failed > finished_before else crashes + 1
+        print(f"[{p.label} s{cfg.seed}{' ' + cfg.worker if cfg.worker else ''}] the trial "
+              f"process ({child.pid}) died: {reason}; {failed} trial(s) marked FAIL, "
+              "going on with the next trial", flush=True)
+        if crashes >= MAX_CONSECUTIVE_CRASHES:
+            raise RunError(f"the trial process died {crashes} times in a row without "
+                           f"finishing a trial (last: {reason})")
+    return p.refresh(time.monotonic() - started)
+
+
+def _lock_fds(p: Prepared) -> tuple[int, ...]:
+    fd = getattr(p.lock, "fd", -1)
+    return (fd,) if isinstance(fd, int) and fd >= 0 else ()
+
+
+def _death_reason(signum: int) -> str:
+    try:
+        sig = signal.Signals(signum)
+    except ValueError:
+        return f"the process running this trial died by signal {signum}"
+    hint = _HINTS.get(sig)
+    return f"the process running this trial died by {sig.name}" + (f" ({hint})" if hint else "")
+
+
+def _finished(study: Any) -> int:
+    from optuna.trial import TrialState
+    return sum(t.state.is_finished() and t.state != TrialState.WAITING
+               for t in study.get_trials(deepcopy=False))
+
+
+def _ongoing_ids(p: Prepared) -> set[int] | None:
+    """The storage ids of the trials the dead process ran: all RUNNING trials of a study
+    this launcher holds alone (None), or a worker's own, from its KerasTuner project."""
+    if not p.cfg.worker:
+        return None
+    path = p.run_dir / "kt" / f"worker-{p.cfg.worker}" / "oracle.json"
+    try:
+        state = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return set()  # nothing recorded yet: its heartbeat going stale fails it
+    ids = state.get("optuna_trial_ids", {})
+    return {ids[kt_id] for kt_id in state.get("ongoing_trials", {}).values() if kt_id in ids}
+
+
+def drop_crashed_retries(oracle: Any, study: Any) -> list[str]:
+    """KerasTuner retries a trial its process left unfinished; not one whose process
+    crashed (its record says ``crashed``): that trial ends FAILED here instead, so a
+    configuration that kills its process costs one trial. Returns the dropped ids."""
+    from keras_tuner.src.engine import trial as trial_module
+    from optuna.trial import TrialState
+
+    queue = getattr(oracle, "_retry_queue", None)  # KerasTuner's; no public handle
+    if not queue:
+        return []
+    crashed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+               if t.user_attrs.get(schema.T_CRASHED)]
+    by_storage_id = {t._trial_id: t for t in crashed}
+    latest: dict[str, Any] = {}  # KerasTuner trial id -> its latest record
+    for t in study.get_trials(deepcopy=False):
+        kt_id = t.user_attrs.get(schema.T_KT_ID)
+        if kt_id is not None:
+            latest[kt_id] = t
+    optuna_ids = getattr(oracle, "_optuna_ids", None)  # the Optuna-backed oracle's map
+    dropped = []
+    for kt_id in list(queue):
+        if optuna_ids is not None:
+            record = by_storage_id.get(optuna_ids.get(kt_id))
+        else:
+            record = latest.get(kt_id)
+            record = record if record is not None and record.user_attrs.get(schema.T_CRASHED) else None
+        if record is None:
+            continue
+        queue.remove(kt_id)
+        trial = oracle.trials[kt_id]
+        trial.status = trial_module.TrialStatus.FAILED
+        trial.message = record.user_attrs[schema.T_CRASHED]
+        oracle.end_order.append(kt_id)
+        oracle._save_trial(trial)
+        dropped.append(kt_id)
+    if dropped:
+        oracle.save()
+    return dropped

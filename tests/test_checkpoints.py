@@ -1,0 +1,152 @@
+"""Checkpoint retention of ``OptunaSearch`` (``keep_best_checkpoints``).
+
+Two searches of the project's CNN on tiny random images, 6 trials each, same seed: one
+keeps the best 2 checkpoints, one keeps all (KerasTuner's behaviour). The build seeds the
+weight initialisation and ``fit`` does not shuffle, so both searches train the same models
+and ``get_best_models`` of the first can be compared weight by weight with the second's.
+Trial 1 is pruned in both, so a STOPPED trial with a checkpoint file is in the mix.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import warnings
+
+import keras
+import numpy as np
+import optuna
+import pytest
+from keras_tuner.src.engine.trial import TrialStatus
+
+from models import make_build_model
+from searchers import OptunaSearch
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+SHAPE, CLASSES, TRIALS, K = (16, 8, 3), 4, 6, 2
+RNG = np.random.default_rng(0)
+X = RNG.integers(0, 256, size=(64, *SHAPE)).astype("float32")
+Y = RNG.integers(0, CLASSES, size=64)
+XV = RNG.integers(0, 256, size=(32, *SHAPE)).astype("float32")
+YV = RNG.integers(0, CLASSES, size=32)
+_BUILD = make_build_model(SHAPE, CLASSES)
+
+
+def build(hp):
+    keras.utils.set_random_seed(0)  # same hps -> same initial weights in both searches
+    return _BUILD(hp)
+
+
+class PruneTrialOne(optuna.pruners.BasePruner):
+    """Prunes trial 1 after its first epoch: a STOPPED trial that wrote a checkpoint."""
+
+    def prune(self, study, trial):
+        return trial.number == 1 and trial.last_step is not None and trial.last_step >= 1
+
+
+def tuner(path, keep, max_trials=TRIALS):
+    return OptunaSearch(build, objective="val_loss", max_trials=max_trials, seed=5,
+                        pruner=PruneTrialOne(), keep_best_checkpoints=keep,
+                        directory=str(path), project_name="proj")
+
+
+def search(t) -> None:
+    t.search(X, Y, epochs=2, batch_size=32, shuffle=False, validation_data=(XV, YV),
+             verbose=0)
+
+
+def checkpoint_ids(t) -> set[str]:
+    """Trial ids with a checkpoint file on disk."""
+    files = glob.glob(os.path.join(t.project_dir, "trial_*", "checkpoint*"))
+    return {os.path.basename(os.path.dirname(f))[len("trial_"):] for f in files}
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ckpt")
+    kept, every = tuner(root / "k2", K), tuner(root / "all", None)
+    search(kept)
+    search(every)
+    return kept, every
+
+
+def test_keeps_only_best_k_checkpoints(searched):
+    kept, _ = searched
+    assert len(kept.oracle.trials) == TRIALS
+    assert len(glob.glob(os.path.join(kept.project_dir, "trial_*", "checkpoint*"))) == K
+    best = [t.trial_id for t in kept.oracle.get_best_trials(K)]
+    assert checkpoint_ids(kept) == set(best)
+    # the same two by the study's own values (trial ids differ from Optuna numbers)
+    done = sorted((t for t in kept.study.trials if t.value is not None), key=lambda t: t.value)
+    assert {t.user_attrs["kt_trial_id"] for t in done[:K]} == set(best)
+    # the pruned trial is STOPPED and lost its file; every trial.json stays (resume)
+    assert [t.status for t in kept.oracle.trials.values()].count(TrialStatus.STOPPED) == 1
+    assert len(glob.glob(os.path.join(kept.project_dir, "trial_*", "trial.json"))) == TRIALS
+    assert len(glob.glob(os.path.join(kept.project_dir, "trial_*"))) == TRIALS  # no strays
+
+
+def test_keep_none_keeps_every_checkpoint(searched):
+    _, every = searched
+    assert checkpoint_ids(every) == set(every.oracle.trials)  # the pruned trial's too
+    assert len(checkpoint_ids(every)) == TRIALS
+
+
+def test_get_best_models_same_as_keeping_all(searched):
+    kept, every = searched
+    assert ([t.hyperparameters.values for t in kept.oracle.get_best_trials(K)]
+            == [t.hyperparameters.values for t in every.oracle.get_best_trials(K)])
+    for n in range(1, K + 1):
+        got, want = kept.get_best_models(n), every.get_best_models(n)
+        assert len(got) == len(want) == n
+        for g, w in zip(got, want):
+            for gw, ww in zip(g.get_weights(), w.get_weights()):
+                np.testing.assert_allclose(gw, ww, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(g.predict(XV, verbose=0), w.predict(XV, verbose=0),
+                                       rtol=1e-5, atol=1e-6)
+
+
+def test_more_models_than_kept_is_a_clear_error(searched):
+    kept, _ = searched
+    with pytest.raises(ValueError, match=r"best 2 .*keep_best_checkpoints=2"):
+        kept.get_best_models(K + 1)
+    dropped = next(t for t in kept.oracle.trials.values()
+                   if t.trial_id not in checkpoint_ids(kept))
+    with pytest.raises(FileNotFoundError, match="keep_best_checkpoints"):
+        kept.load_model(dropped)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "3", True])
+def test_keep_best_checkpoints_validated(tmp_path, bad):
+    with pytest.raises(ValueError, match="keep_best_checkpoints"):
+        tuner(tmp_path, bad)
+
+
+def test_resume_with_smaller_k_prunes_at_next_trial_end(searched, tmp_path):
+    _, every = searched
+    shutil.copytree(every.project_dir, tmp_path / "proj")  # a project that kept all 6
+    resumed = tuner(tmp_path, 1, max_trials=TRIALS + 1)
+    assert len(checkpoint_ids(resumed)) == TRIALS  # nothing deleted before a trial ends
+    search(resumed)
+    assert len(resumed.oracle.trials) == TRIALS + 1
+    best = resumed.oracle.get_best_trials(1)[0]
+    assert checkpoint_ids(resumed) == {best.trial_id}
+    assert len(resumed.get_best_models(1)) == 1
+
+
+def test_stopped_trials_pad_best_k_like_kerastuner(searched, tmp_path):
+    """While fewer than k trials completed, KerasTuner's ``get_best_trials(k)`` pads with
+    the others (STOPPED first-come): their checkpoints stay, so ``get_best_models(k)``
+    still loads what KerasTuner would."""
+    _, every = searched
+    shutil.copytree(every.project_dir, tmp_path / "proj")
+    t = tuner(tmp_path, 3)
+    completed = [x for x in t.oracle.trials.values() if x.status == TrialStatus.COMPLETED]
+    for x in completed[1:]:
+        x.status = TrialStatus.STOPPED  # one COMPLETED trial left, five STOPPED
+    t._delete_checkpoints_outside_best(3)
+    best = [x.trial_id for x in t.oracle.get_best_trials(3)]
+    assert best[0] == completed[0].trial_id and len(best) == 3
+    assert checkpoint_ids(t) == set(best)
+    assert len(t.get_best_models(3)) == 3
