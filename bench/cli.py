@@ -65,7 +65,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trials-per-process", type=_non_negative, metavar="N",
                    help="run trials in a child process replaced every N trials: flat memory, "
                         "and a trial whose process dies costs only that trial (default "
-                        "25; 0: run trials in this process)")
+                        "20; 0: run trials in this process)")
     p.add_argument("-v", "--verbose", action="store_true", help="show Keras epoch output")
 
 
@@ -197,8 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=DEFAULT_STORAGE)
     p.set_defaults(func=cmd_throughput)
 
-    p = sub.add_parser("memory", help="peak RSS over many trials in one process")
-    p.add_argument("--trials", type=int, default=100)
+    p = sub.add_parser("memory", help="resident memory and disk over many trials, per searcher")
+    p.add_argument("--searchers", default="random,hyperband,bayesian,tpe,bohb")
+    p.add_argument("--trials", type=int, default=300)
+    p.add_argument("--trials-per-process", type=_non_negative, metavar="N",
+                   help="as for run (default 20; 0: all trials in one process)")
     p.add_argument("--dataset", default="toon")
     p.add_argument("--storage", default=DEFAULT_STORAGE)
     p.add_argument("--bare", action="store_true",
@@ -228,6 +231,7 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message="Heartbeat of storage")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="keras")
+    warnings.filterwarnings("ignore", module="sklearn")  # KerasTuner's Bayesian GP fits
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)

@@ -33,7 +33,7 @@ EXIT_MORE = 75
 # Chosen by measurement (RESULTS.md, "Memory"): a process start costs about 5 s of
 # TensorFlow import and set-up, paid once per this many trials, while memory grows a few
 # MiB per trial inside one process.
-DEFAULT_TRIALS_PER_PROCESS = 25
+DEFAULT_TRIALS_PER_PROCESS = 20
 # Processes that die this many times in a row without finishing a trial end the run.
 MAX_CONSECUTIVE_CRASHES = 3
 
