@@ -9,9 +9,10 @@ Names and ranges are the seed author's (shared/seed/FACTS.md of the project brie
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras_tuner
+if TYPE_CHECKING:  # the table itself needs no TensorFlow (a run's launcher reads it)
+    import keras_tuner
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ def declare(hp: keras_tuner.HyperParameters, name: str) -> Any:
 
 def space_hyperparameters() -> keras_tuner.HyperParameters:
     """A fresh ``HyperParameters`` holding the whole space (defaults as values)."""
+    import keras_tuner
     hp = keras_tuner.HyperParameters()
     for p in SEARCH_SPACE:
         p.declare(hp)
