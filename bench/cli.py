@@ -220,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from bench.import_kt import add_cli
     add_cli(sub)
+    from bench.overhead import add_cli as add_overhead_cli
+    add_overhead_cli(sub)
     return parser
 
 

@@ -477,13 +477,7 @@ def render_provenance(group: DatasetStudies) -> list[str]:
     if not lines:
         lines = ["No compare study for this data set in the store.", ""]
     lines = ["### How this was produced", ""] + lines
-    for name, b in group.extra.get(KIND_MEMORY, []):
-        lines += ["### Memory", "", f"Study `{name}` ({b.get('loop', 'search')}): "
-                  f"{_json(b.get('trials'))} trials in one process; resident memory: mean of "
-                  f"the first tenth {_f(b.get('first_tenth_mean_mb'), 0)} MiB, of the last tenth "
-                  f"{_f(b.get('last_tenth_mean_mb'), 0)} MiB, peak {_f(b.get('peak_rss_mb'), 0)} MiB, "
-                  f"growth {_f(b.get('growth_mb_per_100_trials'), 0)} MiB per 100 trials.", ""]
-        lines += _command(b)
+    lines += render_overhead(group) + render_memory(group)
     for name, b in group.extra.get(KIND_SCALING, []):
         workers = b.get("workers")
         lines += ["### Scaling", "", f"Study `{name}`:", ""]
@@ -578,6 +572,102 @@ def render_calibration(group: DatasetStudies) -> list[str]:
     return lines
 
 
+_OVERHEAD_ROWS = (("build", "build+compile"), ("clear", "clear_session (without its gc)"),
+                  ("gc", "garbage collection"), ("ckpt", "checkpointing"),
+                  ("kt_files", "KerasTuner JSON files"), ("store_w", "store writes and reads"),
+                  ("tb", "TensorBoard writes"), ("sampler", "sampler / oracle"),
+                  ("fit_edges", "model.fit outside its epochs"), ("other", "other"))
+
+
+def render_overhead(group: DatasetStudies) -> list[str]:
+    """Per-trial overhead side by side (``bench overhead``), with its breakdown."""
+    lines: list[str] = []
+    for name, b in group.extra.get(schema.KIND_OVERHEAD, []):
+        results = [r for r in b.get("results", []) if isinstance(r, dict)]
+        if not results:
+            continue
+        lines += [f"### Per-trial overhead, preset `{b.get('preset')}` (study `{name}`)", "",
+                  f"Median of wall - fit per trial (COMPLETE and PRUNED trials), and where the "
+                  f"mean goes, in seconds per trial; budget {_json(b.get('budget_epochs'))} "
+                  f"epochs per searcher, seed {_json(b.get('seed'))}.", ""]
+        header = ["per trial"] + [str(r.get("searcher")) for r in results]
+        rows: list[list[Any]] = [["trials", *(r.get("trials") for r in results)],
+                                 ["median overhead (wall - fit)",
+                                  *(_f(r.get("median_overhead_s"), 3) for r in results)],
+                                 ["mean overhead", *(_f(r.get("mean_overhead_s"), 3) for r in results)]]
+        for key, label in _OVERHEAD_ROWS:
+            values = []
+            for r in results:
+                comp = r.get("components_s") or {}
+                v = comp.get(key)
+                if key == "store_w" and v is not None:
+                    v += comp.get("store_r") or 0.0
+                values.append(_f(v, 3))
+            rows.append([f"  {label}", *values])
+        rows.append(["after the wall clock (not in the figure)",
+                     *(_f(sum((r.get("after_wall_s") or {}).values()), 3) for r in results)])
+        rows.append(["SQL commits per trial",
+                     *(_f(sum((r.get("sql_commits") or {}).values()), 1) for r in results)])
+        lines += _table(header, rows)
+        lines += [f"- {v.get('text')}" for v in b.get("verdicts", []) if isinstance(v, dict)]
+        lines += ["", f"- machine: {_json(b.get('machine'))}", ""] + _command(b)
+    return lines
+
+
+def render_memory(group: DatasetStudies) -> list[str]:
+    """Resident memory over many trials per searcher (``bench memory``) and disk per trial."""
+    lines: list[str] = []
+    for name, b in group.extra.get(KIND_MEMORY, []):
+        rows = b.get("searchers")
+        per = b.get("trials_per_process")
+        if isinstance(rows, dict):
+            how = (f"a fresh trial process every {per} trials" if per
+                   else "every trial in one process")
+            lines += [f"### Memory and disk: {how} (study `{name}`)", ""]
+            lines += _table(
+                ("searcher", "trials", "processes", "RSS at trial 20 MiB", "RSS at last trial MiB",
+                 "growth MiB (mean of last 20 - first 20)", "peak RSS of trial processes MiB",
+                 "launcher peak MiB", "disk MiB / 100 trials", "checkpoints MiB / 100 trials"),
+                [(s, r.get("trials"), r.get("processes"), _f(r.get("rss_at_window_mb"), 0),
+                  _f(r.get("rss_at_last_mb"), 0), _f(r.get("growth_mb"), 0),
+                  _f(r.get("peak_trial_process_mb"), 0), _f(r.get("peak_launcher_mb"), 0),
+                  _f(r.get("disk_mb_per_100_trials"), 1),
+                  _f(r.get("checkpoint_mb_per_100_trials"), 1))
+                 for s, r in sorted(rows.items())])
+        else:
+            lines += [f"### Memory: {b.get('loop', 'search')} (study `{name}`)", "",
+                      f"{_json(b.get('trials'))} models in one process: mean RSS of the first "
+                      f"{_f(b.get('first_window_mean_mb'), 0)} MiB, of the last "
+                      f"{_f(b.get('last_window_mean_mb'), 0)} MiB, growth "
+                      f"{_f(b.get('growth_mb'), 0)} MiB, peak {_f(b.get('peak_rss_mb'), 0)} MiB.", ""]
+        lines += [f"- machine: {_json(b.get('machine'))}", ""] + _command(b)
+    return lines
+
+
+def plot_memory(group: DatasetStudies, path: Path, title: str) -> bool:
+    """RSS of the process that ran each trial, per searcher and trials-per-process."""
+    curves = [(f"{s} ({'1 process' if not b.get('trials_per_process') else str(b['trials_per_process']) + ' per process'})",
+               r.get("rss_mb") or [])
+              for _, b in group.extra.get(KIND_MEMORY, []) if isinstance(b.get("searchers"), dict)
+              for s, r in sorted(b["searchers"].items())]
+    if not curves:
+        return False
+    with matplotlib.style.context("default"):
+        fig = _figure()
+        ax = fig.add_subplot()
+        colors = matplotlib.colormaps["tab10"]
+        for i, (label, rss) in enumerate(curves):
+            ax.plot(range(1, len(rss) + 1), rss, color=colors(i % 10), linewidth=1, label=label)
+        ax.set_xlabel("trial")
+        ax.set_ylabel("RSS of the process that ran it (MiB)")
+        ax.set_title(title)
+        ax.legend(loc="upper left", fontsize="small")
+        ax.grid(True, alpha=0.3)
+        fig.tight_layout()
+        _save(fig, path)
+    return True
+
+
 def render_dataset(dataset: str, group: DatasetStudies, out_dir: Path,
                    plots_dir: Path) -> list[str]:
     """The markdown section of one data set; writes its plots as a side effect."""
@@ -611,6 +701,9 @@ def render_dataset(dataset: str, group: DatasetStudies, out_dir: Path,
             lines += [f"![hyperparameter importances on {dataset}]({_link(png, out_dir)})", ""]
     lines += render_targets(stats, target, group)
     lines += render_provenance(group)
+    memory_png = plots_dir / f"{_slug(dataset)}_memory.png"
+    if plot_memory(group, memory_png, f"{dataset}: resident memory per trial"):
+        lines += [f"![resident memory per trial on {dataset}]({_link(memory_png, out_dir)})", ""]
     return lines
 
 

@@ -24,6 +24,7 @@ KIND_BASELINE = "baseline"
 KIND_COMPARE = "compare"
 KIND_THROUGHPUT = "throughput"
 KIND_MEMORY = "memory"
+KIND_OVERHEAD = "overhead"
 KIND_SCALING = "scaling"
 KIND_CALIBRATION = "calibration"
 

@@ -83,11 +83,14 @@ def _rdb_storage(url: str, read_only: bool) -> optuna.storages.RDBStorage:
     else:
         engine_kwargs["pool_pre_ping"] = True
     try:
-        return optuna.storages.RDBStorage(
+        storage = optuna.storages.RDBStorage(
             url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_SECONDS,
             grace_period=GRACE_SECONDS,
             # a read-only SQLite file was checked to hold Optuna's tables: create nothing
             skip_table_creation=read_only and url.startswith("sqlite"))
+        if url.startswith("sqlite") and not read_only:
+            _sync_at_critical_moments(storage.engine)
+        return storage
     except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
         raise UserError(f"malformed storage URL {display_url(url)!r}: {_first_line(exc)}") from None
     except (sqlalchemy.exc.NoSuchModuleError, ModuleNotFoundError) as exc:
@@ -101,6 +104,17 @@ def _rdb_storage(url: str, read_only: bool) -> optuna.storages.RDBStorage:
         raise RunError(f"cannot reach storage {display_url(url)}: {_first_line(exc)}") from None
     except Exception as exc:  # e.g. Optuna's schema version check on an odd database
         raise RunError(f"cannot open storage {display_url(url)}: {_first_line(exc)}") from None
+
+
+def _sync_at_critical_moments(engine: sqlalchemy.engine.Engine) -> None:
+    """SQLite's ``synchronous=NORMAL`` on every connection of the store, for every
+    searcher alike: a commit waits for one disk sync instead of several (a trial makes
+    15-45 commits; 6-14 ms each with SQLite's default FULL on this machine's disk, about
+    3 ms with NORMAL). A killed process loses nothing it committed; only a power failure
+    at the wrong moment, on some file systems, could cost the last commits."""
+    sqlalchemy.event.listen(engine, "connect",
+                            lambda dbapi_con, _record: dbapi_con.execute("PRAGMA synchronous=NORMAL"))
+    engine.dispose()  # connections opened while Optuna set the store up get the pragma too
 
 
 def _sqlite_path(url: str) -> str:

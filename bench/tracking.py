@@ -121,11 +121,16 @@ class TrialTracker:
     def epoch_begin(self, trial_id: str) -> None:
         self._running[trial_id].epoch_started = time.perf_counter()
 
+    def epoch_stop(self, trial_id: str) -> None:
+        """The epoch's training and validation are done: what follows (a report to the
+        study, a mirrored record, TensorBoard) is the tuner's overhead, for every searcher."""
+        run = self._running[trial_id]
+        run.fit_seconds += time.perf_counter() - run.epoch_started
+
     def epoch_end(self, trial: keras_tuner.engine.trial.Trial, model: Any, epoch: int,
                   logs: dict[str, float]) -> bool:
         """Record one epoch; True when the budget says this trial must stop now."""
         run = self._running[trial.trial_id]
-        run.fit_seconds += time.perf_counter() - run.epoch_started
         run.epochs += 1
         if run.n_params is None:
             run.n_params = int(model.count_params())
@@ -287,6 +292,7 @@ class TrackingMixin:
         self.tracker.epoch_begin(trial.trial_id)
 
     def on_epoch_end(self, trial, model, epoch, logs=None) -> None:
+        self.tracker.epoch_stop(trial.trial_id)  # before the searcher's own epoch work
         super().on_epoch_end(trial, model, epoch, logs)
         if self.tracker.epoch_end(trial, model, epoch, logs or {}):
             model.stop_training = True

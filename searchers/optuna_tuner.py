@@ -25,7 +25,7 @@ import shutil
 import signal
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import keras
 import keras_tuner
@@ -122,7 +122,12 @@ class OptunaSearch(keras_tuner.Tuner):
     def on_trial_end(self, trial: Any) -> None:
         """KerasTuner's, then drop the checkpoints outside the best ``k``: the oracle has
         scored the trial by now, so its ranking is final for this point of the search."""
-        super().on_trial_end(trial)
+        # KerasTuner's BaseTuner.on_trial_end is end_trial + save(); save() writes the
+        # oracle again (end_trial just did) and the tuner's own state, which is empty:
+        # written once when missing, not after every trial.
+        self.oracle.end_trial(trial)
+        if not kt_io.exists(self._get_tuner_fname()):
+            self.save()
         if self.keep_best_checkpoints is not None:
             self._delete_checkpoints_outside_best(self.keep_best_checkpoints)
 
@@ -179,7 +184,8 @@ class OptunaSearch(keras_tuner.Tuner):
         from keras_tuner.src.engine import tuner_utils
 
         checkpoint = _BestWeightsAtEnd(self.oracle.objective,
-                                       self._get_checkpoint_fname(trial.trial_id))
+                                       self._get_checkpoint_fname(trial.trial_id),
+                                       self._may_be_kept)
         original_callbacks = kwargs.pop("callbacks", [])
         histories = []
         for execution in range(self.executions_per_trial):
@@ -191,6 +197,21 @@ class OptunaSearch(keras_tuner.Tuner):
             copied_kwargs["callbacks"] = callbacks
             histories.append(self._build_and_fit_model(trial, *args, **copied_kwargs))
         return histories
+
+    def _may_be_kept(self, value: float) -> bool:
+        """Whether a trial whose best epoch scored ``value`` can be among the best ``k``
+        whose checkpoints are kept; if not, its file would be deleted at once, so it is
+        not written. Strictly worse than the k-th best finished trial: never kept (on a
+        tie KerasTuner's order decides, so the file is written and ranked as usual)."""
+        k = self.keep_best_checkpoints
+        if k is None:
+            return True
+        best = self.oracle.get_best_trials(k)
+        scored = [t for t in best if t.status == trial_module.TrialStatus.COMPLETED
+                  and t.score is not None]
+        if len(scored) < k:
+            return True
+        return not self.oracle.objective.better_than(scored[-1].score, value)
 
     def _try_build(self, hp: keras_tuner.HyperParameters) -> Any:
         """KerasTuner's ``Tuner._try_build`` with one garbage collection instead of two:
@@ -225,23 +246,29 @@ class _BestWeightsAtEnd(keras.callbacks.Callback):
     """KerasTuner's ``SaveBestEpoch`` with one file write per training instead of one per
     improving epoch: the best weights wait in memory until ``on_train_end``."""
 
-    def __init__(self, objective: Any, filepath: str) -> None:
+    def __init__(self, objective: Any, filepath: str,
+                 may_be_kept: Callable[[float], bool] = lambda value: True) -> None:
         super().__init__()
-        self.objective, self.filepath = objective, filepath
+        self.objective, self.filepath, self.may_be_kept = objective, filepath, may_be_kept
         self.best_value = -math.inf if objective.direction == "max" else math.inf
         self.best_weights: list[Any] | None = None
+        self.best_is_last = False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.best_is_last = False
         if not self.objective.has_value(logs):  # as SaveBestEpoch: keep the latest
-            self.best_weights = self.model.get_weights()
+            self.best_weights, self.best_is_last = self.model.get_weights(), True
             return
         value = self.objective.get_value(logs)
         if self.objective.better_than(value, self.best_value):
             self.best_value = value
-            self.best_weights = self.model.get_weights()
+            self.best_weights, self.best_is_last = self.model.get_weights(), True
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        if self.best_weights is None:
+        if self.best_weights is None or not self.may_be_kept(self.best_value):
+            return  # nothing trained, or a file that best-k retention would delete at once
+        if self.best_is_last:  # the model holds the best weights already
+            self.model.save_weights(self.filepath)
             return
         last = self.model.get_weights()
         self.model.set_weights(self.best_weights)

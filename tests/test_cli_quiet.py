@@ -106,10 +106,14 @@ def test_error_after_tensorflow_import_is_still_one_line(tmp_path: Path) -> None
                                               user_attrs={schema.T_EPOCHS: 1}))
     project = tmp_path / "runs" / "toon-random-s0" / "kt" / "main"
     project.mkdir(parents=True)
-    (project / "oracle.json").write_text('{"ongoing_trials": {"tuner0": "00')  # cut short
+    # whole JSON but not KerasTuner's state: found only when the tuner reloads it
+    (project / "oracle.json").write_text('{"ongoing_trials": {}}')
     (project / "tuner0.json").write_text("{}")
-    rc, out, err, imported = _bench(["run", "--searcher", "random", "--preset", "quick",
-                                     "--budget-epochs", "4", "--storage", url], tmp_path)
-    line = _one_error_line(err)
-    assert rc == 2 and "oracle.json" in line, line
-    assert "tensorflow" in imported  # the error really came after the noisy import
+    for per_process in ("0", "20"):  # trials in this process, or in a trial process
+        rc, out, err, imported = _bench(["run", "--searcher", "random", "--preset", "quick",
+                                         "--budget-epochs", "4", "--storage", url,
+                                         "--trials-per-process", per_process], tmp_path)
+        line = _one_error_line(err)
+        assert rc == 2 and "cannot resume" in line, line
+        # the error came after a noisy TensorFlow import: this process's, or its child's
+        assert ("tensorflow" in imported) == (per_process == "0")

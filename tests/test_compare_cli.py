@@ -40,8 +40,10 @@ def _row(markdown: str, searcher: str) -> list[str]:
 
 
 def test_compare_then_report_matches_store(workdir, storage_url, flaky_builds, capsys):
+    # --trials-per-process 0: the flaky builds are patched into this process
     rc = cli.main(["compare", "--searchers", "random,bohb", "--seeds", "2", "--preset", "quick",
-                   "--budget-epochs", "8", "--storage", storage_url, "--report", "--no-retrain"])
+                   "--budget-epochs", "8", "--storage", storage_url, "--report", "--no-retrain",
+                   "--trials-per-process", "0"])
     assert rc == 0
     text = (workdir / "RESULTS.md").read_text()
     assert (workdir / "results" / "toon_anytime.png").stat().st_size > 1000

@@ -89,8 +89,10 @@ def test_second_run_of_the_same_study_is_refused_while_the_first_runs(
         assert rc == 2 and "toon-random-s0" in line and "another process" in line, line
         assert f"pid {first.pid}" in line
     finally:
-        first.kill()  # SIGKILL: the lock must not outlive its process
+        trial_process = psutil.Process(first.pid).children()
+        first.kill()  # SIGKILL: the lock must not outlive its processes
         first.wait(30)
+        psutil.wait_procs(trial_process, timeout=60)  # told to stop when its launcher died
     lock = runlock.acquire(storage_url, "toon-random-s0")
     lock.release()
 
@@ -209,7 +211,9 @@ def test_disk_full_is_one_line_and_the_rerun_resumes(workdir: Path, storage_url:
         return real(path, obj)
 
     monkeypatch.setattr(kt_project, "_atomic_save_json", full_after_a_while)
-    argv = ["run", "--searcher", "random", *QUICK, "--budget-epochs", "8", "--storage", storage_url]
+    # --trials-per-process 0: the full disk is patched into this process
+    argv = ["run", "--searcher", "random", *QUICK, "--budget-epochs", "8", "--storage", storage_url,
+            "--trials-per-process", "0"]
     rc, out, err = _cli(argv, capsys)
     line = _one_line(err)
     assert rc == 1 and "disk full" in line and "resume" in line, line

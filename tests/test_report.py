@@ -226,10 +226,23 @@ def test_small_store_guards_and_extra_sections(tmp_path):
            dict(kind=schema.KIND_THROUGHPUT, dataset=DATASET, bare_images_per_s=100.0,
                 trial_images_per_s=97.0, ratio=0.97, command="bench throughput",
                 batch_size=64))
-    _study(url, f"{DATASET}-memory",
-           dict(kind="memory", dataset=DATASET, trials=3, rss_mb=[500, 510, 512],
-                peak_rss_mb=512, first_tenth_mean_mb=500, last_tenth_mean_mb=512,
-                growth_mb_per_100_trials=600, loop="tpe search", command="bench memory"))
+    _study(url, f"{DATASET}-memory-p20",
+           dict(kind="memory", dataset=DATASET, trials=3, loop="bench run", trials_per_process=20,
+                searchers={"tpe": dict(trials=3, processes=1, rss_mb=[500, 510, 512],
+                                       rss_at_window_mb=510, rss_at_last_mb=512, growth_mb=12,
+                                       peak_trial_process_mb=515, peak_launcher_mb=90,
+                                       disk_mb_per_100_trials=4.25,
+                                       checkpoint_mb_per_100_trials=1.5)},
+                command="bench memory"))
+    _study(url, f"{DATASET}-overhead-quick",
+           dict(kind=schema.KIND_OVERHEAD, dataset=DATASET, preset="quick", budget_epochs=8,
+                seed=0, command="bench overhead",
+                results=[dict(searcher=s, trials=4, median_overhead_s=m, mean_overhead_s=m,
+                              components_s={"build": 0.03, "gc": g, "store_w": 0.01,
+                                            "store_r": 0.002},
+                              after_wall_s={"store_w": 0.02}, sql_commits={"overhead": 9})
+                         for s, m, g in (("random", 0.4, 0.2), ("tpe", 0.19, 0.02))],
+                verdicts=[dict(text="tpe: 0.48x random's", met=True)]))
     _study(url, f"{DATASET}-scaling",
            dict(kind="scaling", dataset=DATASET, workers={"1": 60.0, "2": 110.0}, ratio=1.83,
                 command="bench scaling"))
@@ -241,7 +254,12 @@ def test_small_store_guards_and_extra_sections(tmp_path):
     header, *rows = _table_after(md, "### Targets")
     assert [r[1] for r in rows] == ["NOT MEASURED", "NOT MEASURED", "MET"]
     assert "ratio 0.970" in md
-    assert "peak 512 MiB, growth 600 MiB per 100 trials" in md and "| 2 | 110.0 |" in md
+    assert "| tpe | 3 | 1 | 510 | 512 | 12 | 515 | 90 | 4.2 | 1.5 |" in md  # memory, disk
+    assert "](../plots/toon_memory.png)" in md and (tmp_path / "plots" / "toon_memory.png").is_file()
+    assert "| median overhead (wall - fit) | 0.400 | 0.190 |" in md
+    assert "|   garbage collection | 0.200 | 0.020 |" in md
+    assert "|   store writes and reads | 0.012 | 0.012 |" in md and "- tpe: 0.48x random's" in md
+    assert "| 2 | 110.0 |" in md
     assert "bench scaling" in md
 
 
