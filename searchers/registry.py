@@ -4,6 +4,7 @@ from __future__ import annotations
 from bench.errors import UserError
 from searchers.base import Searcher
 from searchers.bayesian import BayesianOptimization
+from searchers.bayesian_matched import BayesianMatchedStart
 from searchers.bohb import BOHB
 from searchers.hyperband import Hyperband
 from searchers.optuna_backed import Optuna
@@ -14,6 +15,7 @@ SEARCHERS: dict[str, Searcher] = {s.name: s for s in (
     RandomSearch(),
     Hyperband(),
     BayesianOptimization(),
+    BayesianMatchedStart(),
     TPE(),
     BOHB(),
     Optuna(),
