@@ -241,7 +241,7 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
         study.set_user_attr(schema.STUDY_BENCH, {**study.user_attrs[schema.STUDY_BENCH],
                                                  "budget_epochs": cfg.budget_epochs})
         if searcher.backend == "optuna" and cfg.max_trials and not (cfg.worker or cfg.trial_process):
-            from searchers.optuna_oracle import top_up_tickets
+            from searchers.tickets import top_up_tickets
             top_up_tickets(study, cfg.max_trials)
     except BaseException:
         lock.release()

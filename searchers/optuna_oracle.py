@@ -30,6 +30,7 @@ from keras_tuner.src.engine import trial as trial_module
 from optuna.trial import TrialState
 
 from searchers.optuna_space import suggest
+from searchers.tickets import top_up_tickets  # noqa: F401 - also imported from here
 
 _KT_ID = "kt_trial_id"
 _FIXED = "fixed_params"  # Optuna's own system attr for enqueued parameter values
@@ -186,18 +187,6 @@ def _write_in_one_transaction(storage: optuna.storages.BaseStorage,
         for distributions, name, dist in first_seen:  # committed: as set_trial_param does
             distributions.setdefault(name, dist)
     return True
-
-
-def top_up_tickets(study: optuna.Study, max_trials: int) -> int:
-    """Enqueue WAITING trials ("tickets") until ``study`` holds ``max_trials`` trials that
-    did not fail; returns how many were added. Not atomic: when several workers start at
-    once, issue the tickets once before starting them and set ``manage_tickets = False`` on
-    their oracles (two top-ups racing could issue more than ``max_trials`` tickets)."""
-    trials = study.get_trials(deepcopy=False)
-    missing = max_trials - sum(t.state != TrialState.FAIL for t in trials)
-    for _ in range(missing):
-        study.enqueue_trial({}, skip_if_exists=False)
-    return max(missing, 0)
 
 
 def _direction(objective: Any) -> str:

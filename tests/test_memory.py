@@ -1,0 +1,26 @@
+"""`bench memory`: a real `bench run` per searcher, figures read back from the store."""
+from __future__ import annotations
+
+import optuna
+
+from bench import schema
+from bench.cli import main
+
+
+def test_memory_reads_each_trial_process_from_the_store(workdir, storage_url, capsys) -> None:
+    rc = main(["memory", "--searchers", "random,tpe", "--trials", "4", "--trials-per-process", "2",
+               "--storage", storage_url])
+    assert rc == 0
+    bench = optuna.load_study(study_name="toon-memory-p2", storage=storage_url).user_attrs[
+        schema.STUDY_BENCH]
+    assert bench["kind"] == schema.KIND_MEMORY and bench["trials_per_process"] == 2
+    for searcher in ("random", "tpe"):
+        row = bench["searchers"][searcher]
+        assert row["trials"] == 4 and len(row["rss_mb"]) == 4
+        assert row["processes"] == 2  # replaced after 2 trials
+        assert row["peak_trial_process_mb"] >= max(row["rss_mb"]) > 0
+        # the launcher never imports TensorFlow: a fraction of a trial process
+        assert 0 < row["peak_launcher_mb"] < row["peak_trial_process_mb"] / 2
+        assert row["disk_mb_per_100_trials"] > row["checkpoint_mb_per_100_trials"] > 0
+    out = capsys.readouterr().out
+    assert "random: RSS at trial 2" in out and "2 process(es)" in out
