@@ -56,7 +56,9 @@ def run_memory(args: argparse.Namespace) -> int:
                   f"{row['trials']} {row['rss_at_last_mb']:.0f} MiB (growth "
                   f"{row['growth_mb']:+.0f} MiB); peak of the trial processes "
                   f"{row['peak_trial_process_mb']:.0f} MiB; {row['processes']} process(es); "
-                  f"disk {row['disk_mb_per_100_trials']:.1f} MiB per 100 trials", flush=True)
+                  f"disk {row['disk_mb_per_100_trials']:.1f} MiB per 100 trials"
+                  + (f"; a new trial process costs {row['replacement_seconds']:.1f} s"
+                     if "replacement_seconds" in row else ""), flush=True)
     meta = store.create_study(main_storage, name)
     meta.set_user_attr(schema.STUDY_BENCH, {
         "kind": schema.KIND_MEMORY, "dataset": args.dataset, "trials": args.trials,
@@ -131,7 +133,24 @@ def _measure(searcher: str, args: argparse.Namespace, per_process: int, tmp: Pat
         "disk_mb_per_100_trials": round(disk / 2**20 / n * 100, 2),
         "checkpoint_mb_per_100_trials": round(checkpoints / 2**20 / n * 100, 2),
         "wall_seconds": round(time.monotonic() - started, 1),
+        **_replacement_seconds(trials),
     }
+
+
+def _replacement_seconds(trials: list[Any]) -> dict[str, Any]:
+    """What replacing the trial process costs: the pause between two trials run by
+    different processes, less the usual pause between trials of one process (medians)."""
+    new, same = [], []
+    for prev, nxt in zip(trials, trials[1:]):
+        a, b = prev.user_attrs.get(schema.T_PROCESS), nxt.user_attrs.get(schema.T_PROCESS)
+        if not (a and b and prev.datetime_complete and nxt.datetime_start):
+            continue
+        gap = (nxt.datetime_start - prev.datetime_complete).total_seconds()
+        (same if a["pid"] == b["pid"] else new).append(gap)
+    if not (new and same):
+        return {}
+    return {"replacement_seconds": round(statistics.median(new) - statistics.median(same), 2),
+            "pause_between_trials_seconds": round(statistics.median(same), 3)}
 
 
 def _wait(proc: subprocess.Popen, seconds: float) -> int | None:

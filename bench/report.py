@@ -627,12 +627,13 @@ def render_memory(group: DatasetStudies) -> list[str]:
             lines += _table(
                 ("searcher", "trials", "processes", "RSS at trial 20 MiB", "RSS at last trial MiB",
                  "growth MiB (mean of last 20 - first 20)", "peak RSS of trial processes MiB",
-                 "launcher peak MiB", "disk MiB / 100 trials", "checkpoints MiB / 100 trials"),
+                 "launcher peak MiB", "disk MiB / 100 trials", "checkpoints MiB / 100 trials",
+                 "new trial process s"),
                 [(s, r.get("trials"), r.get("processes"), _f(r.get("rss_at_window_mb"), 0),
                   _f(r.get("rss_at_last_mb"), 0), _f(r.get("growth_mb"), 0),
                   _f(r.get("peak_trial_process_mb"), 0), _f(r.get("peak_launcher_mb"), 0),
                   _f(r.get("disk_mb_per_100_trials"), 1),
-                  _f(r.get("checkpoint_mb_per_100_trials"), 1))
+                  _f(r.get("checkpoint_mb_per_100_trials"), 1), _f(r.get("replacement_seconds"), 1))
                  for s, r in sorted(rows.items())])
         else:
             lines += [f"### Memory: {b.get('loop', 'search')} (study `{name}`)", "",

@@ -22,5 +22,6 @@ def test_memory_reads_each_trial_process_from_the_store(workdir, storage_url, ca
         # the launcher never imports TensorFlow: a fraction of a trial process
         assert 0 < row["peak_launcher_mb"] < row["peak_trial_process_mb"] / 2
         assert row["disk_mb_per_100_trials"] > row["checkpoint_mb_per_100_trials"] > 0
+        assert row["replacement_seconds"] > 1  # TensorFlow's import at least
     out = capsys.readouterr().out
     assert "random: RSS at trial 2" in out and "2 process(es)" in out

@@ -254,7 +254,7 @@ def test_small_store_guards_and_extra_sections(tmp_path):
     header, *rows = _table_after(md, "### Targets")
     assert [r[1] for r in rows] == ["NOT MEASURED", "NOT MEASURED", "MET"]
     assert "ratio 0.970" in md
-    assert "| tpe | 3 | 1 | 510 | 512 | 12 | 515 | 90 | 4.2 | 1.5 |" in md  # memory, disk
+    assert "| tpe | 3 | 1 | 510 | 512 | 12 | 515 | 90 | 4.2 | 1.5 | — |" in md  # memory, disk
     assert "](../plots/toon_memory.png)" in md and (tmp_path / "plots" / "toon_memory.png").is_file()
     assert "| median overhead (wall - fit) | 0.400 | 0.190 |" in md
     assert "|   garbage collection | 0.200 | 0.020 |" in md
