@@ -53,7 +53,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget-epochs", type=int, help="total training epochs across all trials")
     p.add_argument("--epochs-per-trial", type=int, help="epochs of one full trial")
     p.add_argument("--max-trials", type=int, help="stop after this many trials")
-    p.add_argument("--timeout", type=float, help="wall-clock limit: the running trial stops and no new one starts after SEC seconds")
+    p.add_argument("--timeout", type=float,
+                   help="wall-clock limit: the running trial stops and no new one starts after SEC seconds")
     p.add_argument("--dataset", default="toon", help="toon | digits | PATH to class folders")
     p.add_argument("--image-size", type=_image_size, help="HxW (default: the preset's / data set's)")
     p.add_argument("--data-seed", type=_non_negative, default=0, help="seed of the data set and its split")

@@ -16,7 +16,7 @@ from bench.store import display_url, open_storage, write_problem
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: object) -> None:  # `format`: the stdlib's name
         pass
 
 

@@ -255,7 +255,7 @@ def _scan_folder(root: Path) -> tuple[tuple[str, ...], dict[str, list[str]]]:
     try:
         subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     except OSError as e:
-        raise UserError(f"cannot list data folder {root}: {e.strerror or e}")
+        raise UserError(f"cannot list data folder {root}: {e.strerror or e}") from e
     files: dict[str, list[str]] = {}
     for d in subdirs:
         imgs = _class_images(root, d.name)
@@ -293,7 +293,7 @@ def _header_size(path: Path) -> tuple[int, int]:
         with Image.open(path) as im:
             w, h = im.size
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise UserError(f"cannot read image {path}: {e}")
+        raise UserError(f"cannot read image {path}: {e}") from e
     return h, w
 
 
@@ -362,7 +362,7 @@ def _folder_split(root: Path, classes: tuple[str, ...], listed: list[str], seed:
         _write_once(target, text)
     except OSError as e:
         raise UserError(f"cannot save the data split for {root} in {target.parent}: "
-                        f"{e.strerror or e}")
+                        f"{e.strerror or e}") from e
     return _check_saved(target, root, classes, listed)  # the winner's split
 
 
@@ -373,7 +373,7 @@ def _check_saved(path: Path, root: Path, classes: tuple[str, ...],
         split = {k: [str(f) for f in saved[k]] for k in ("train", "val", "test")}
         saved_classes = tuple(saved["classes"])
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise UserError(f"unreadable split file {path} ({e}); delete it to re-split {root}")
+        raise UserError(f"unreadable split file {path} ({e}); delete it to re-split {root}") from e
     in_split = sum(split.values(), [])
     if saved_classes != classes or sorted(in_split) != listed:
         added, gone = len(set(listed) - set(in_split)), len(set(in_split) - set(listed))
@@ -411,7 +411,7 @@ def _read_image(path: Path, size: tuple[int, int]) -> np.ndarray:
             rgb = rgb.resize((w, h), Image.BILINEAR)
         return np.asarray(rgb, dtype=np.uint8)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise UserError(f"cannot read image {path}: {e}")
+        raise UserError(f"cannot read image {path}: {e}") from e
 
 
 def _load_folder(root: Path, image_size: tuple[int, int] | None, seed: int,

@@ -62,9 +62,13 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import (BaseDistribution, CategoricalDistribution,
-                                  FloatDistribution, IntDistribution,
-                                  check_distribution_compatibility)
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+    check_distribution_compatibility,
+)
 from optuna.trial import FrozenTrial, TrialState
 
 from bench import schema
@@ -756,7 +760,7 @@ def import_project(path: str | Path, *, storage: str,
     store = open_storage(storage)
     try:
         exists = name in optuna.get_all_study_names(store)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any storage failure is one line naming the store
         raise RunError(f"cannot read storage {display_url(storage)}: {_one_line(exc)}") from None
     known: dict[str, BaseDistribution] = {}
     present: set[str] = set()
@@ -824,7 +828,7 @@ def import_project(path: str | Path, *, storage: str,
             try:
                 optuna.delete_study(study_name=name, storage=store)
                 undo = f"study {name!r} was removed again"
-            except Exception:
+            except Exception:  # noqa: BLE001 - the write error is the one raised; the undo is reported
                 undo = f"study {name!r} may be incomplete: delete it before importing again"
         else:
             undo = (f"{added} trial(s) were added to {name!r}; importing again adds the rest "

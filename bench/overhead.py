@@ -50,7 +50,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-
 TARGET_RATIO = 0.5          # the Optuna-backed tuner's median overhead vs RandomSearch's
 TARGET_STANDARD_S = 0.5     # absolute, at the standard preset
 

@@ -46,7 +46,7 @@ def stderr_fd_captured(into: list[str]) -> Iterator[None]:
 class _QuietImport(importlib.abc.MetaPathFinder):
     """Finds nothing itself; wraps the real loader of a quieted top-level package."""
 
-    def find_spec(self, name: str, path=None, target=None):  # noqa: ANN001 - importlib API
+    def find_spec(self, name: str, path=None, target=None):  # importlib's API
         if name not in QUIETED:
             return None
         sys.meta_path.remove(self)  # once: later lookups go to the real finders
@@ -59,7 +59,7 @@ class _QuietImport(importlib.abc.MetaPathFinder):
         loader = spec.loader
         real_exec = loader.exec_module
 
-        def exec_module(module) -> None:  # noqa: ANN001
+        def exec_module(module) -> None:
             caught: list[str] = []
             try:
                 with stderr_fd_captured(caught):

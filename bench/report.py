@@ -251,7 +251,7 @@ def importances(trials: Sequence[FrozenTrial]) -> tuple[dict[str, float] | None,
     try:
         result = optuna.importance.get_param_importances(
             study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
-    except Exception as exc:  # a degenerate pool (e.g. one value everywhere) is not fatal
+    except Exception as exc:  # noqa: BLE001 - a degenerate pool (e.g. one value everywhere) is not fatal
         return None, f"Not computed: {type(exc).__name__}: {exc}"
     ranked = sorted(result.items(), key=lambda kv: (-round(kv[1], 6), kv[0]))
     return dict(ranked), (f"fANOVA (seed 0) over {len(done)} pooled COMPLETE trials "
@@ -647,8 +647,10 @@ def render_memory(group: DatasetStudies) -> list[str]:
 
 def plot_memory(group: DatasetStudies, path: Path, title: str) -> bool:
     """RSS of the process that ran each trial, per searcher and trials-per-process."""
-    curves = [(f"{s} ({'1 process' if not b.get('trials_per_process') else str(b['trials_per_process']) + ' per process'})",
-               r.get("rss_mb") or [])
+    def per_process(b: dict[str, Any]) -> str:
+        return f"{b['trials_per_process']} per process" if b.get("trials_per_process") else "1 process"
+
+    curves = [(f"{s} ({per_process(b)})", r.get("rss_mb") or [])
               for _, b in group.extra.get(KIND_MEMORY, []) if isinstance(b.get("searchers"), dict)
               for s, r in sorted(b["searchers"].items())]
     if not curves:

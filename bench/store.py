@@ -52,7 +52,7 @@ def display_url(url: str) -> str:
         if parsed.password is not None and "@" in (parsed.host or ""):
             parsed = parsed.set(host=parsed.host.rsplit("@", 1)[1])
         return parsed.render_as_string(hide_password=True)
-    except Exception:
+    except Exception:  # noqa: BLE001 - unparsable: mask it with the regex below
         return re.sub(r"(://)[^/?#]*@", r"\1***@", url)
 
 
@@ -102,7 +102,7 @@ def _rdb_storage(url: str, read_only: bool) -> optuna.storages.RDBStorage:
                             f"({_first_line(exc)}); it was left untouched - "
                             f"{_USE_ANOTHER}") from None
         raise RunError(f"cannot reach storage {display_url(url)}: {_first_line(exc)}") from None
-    except Exception as exc:  # e.g. Optuna's schema version check on an odd database
+    except Exception as exc:  # noqa: BLE001 - e.g. Optuna's schema version check on an odd database
         raise RunError(f"cannot open storage {display_url(url)}: {_first_line(exc)}") from None
 
 
@@ -121,7 +121,7 @@ def _sqlite_path(url: str) -> str:
     """The file of an SQLite URL; "" for other databases and in-memory SQLite."""
     try:
         parsed = make_url(url)
-    except Exception:
+    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy parses: no SQLite file
         return ""
     db = parsed.database or ""
     if parsed.get_backend_name() != "sqlite" or db == ":memory:" or db.startswith("file:"):

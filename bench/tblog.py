@@ -389,12 +389,6 @@ class HParamsLogger:
                 att.writer.close()
             self._open.clear()
 
-    def __enter__(self) -> "HParamsLogger":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 # --------------------------------------------------------------------------- read back
 def _py(value: Any) -> Any:
@@ -446,6 +440,9 @@ def _run_trial(run: str) -> tuple[str, int] | None:
 def read_hparams(logdir: str | os.PathLike) -> dict[str, Any]:
     """Read an experiment back the way TensorBoard does (its event multiplexer).
 
+    The benchmark never reads its logs back: this is how the tests (test_tblog.py,
+    test_logging_e2e.py) check that TensorBoard sees what was written.
+
     Returns ``{"config": {hp: domain, "metrics": [names], "metric_infos": [...]},
     "trials": {id: {"hparams", "metrics", "status", "tb_status", "scalars", "run",
     "attempts"}}}``; a trial started several times is reported by its latest attempt.
@@ -495,7 +492,7 @@ def read_hparams(logdir: str | os.PathLike) -> dict[str, Any]:
         return sorted(by_step.items())
 
     trials: dict[str, Any] = {}
-    for tid, (k, run) in sorted(latest.items()):
+    for tid, (_k, run) in sorted(latest.items()):
         tags = hp_content[run]
         start = hp_metadata.parse_session_start_info_plugin_data(tags[hp_metadata.SESSION_START_INFO_TAG])
         hparams = {}

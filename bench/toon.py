@@ -122,7 +122,7 @@ def check_size(image_size: object, spec: str = "toon") -> tuple[int, int]:
     try:
         h, w = (int(s) for s in image_size)  # type: ignore[union-attr]
     except (TypeError, ValueError):
-        raise UserError(f"{spec}: image_size must be (height, width), got {image_size!r}")
+        raise UserError(f"{spec}: image_size must be (height, width), got {image_size!r}") from None
     if h < 1 or w < 1:
         raise UserError(f"{spec}: image_size must be positive, got {image_size!r}")
     return h, w

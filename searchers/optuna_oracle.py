@@ -30,7 +30,7 @@ from keras_tuner.src.engine import trial as trial_module
 from optuna.trial import TrialState
 
 from searchers.optuna_space import suggest
-from searchers.tickets import top_up_tickets  # noqa: F401 - also imported from here
+from searchers.tickets import top_up_tickets  # also imported from here
 
 _KT_ID = "kt_trial_id"
 _FIXED = "fixed_params"  # Optuna's own system attr for enqueued parameter values

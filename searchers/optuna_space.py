@@ -18,8 +18,7 @@ from typing import Any
 import keras_tuner
 import optuna
 from keras_tuner.src.engine.hyperparameters import hp_types
-from optuna.distributions import (BaseDistribution, CategoricalDistribution,
-                                  FloatDistribution, IntDistribution)
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 
 def _grid(hp: Any) -> list[Any]:

@@ -233,7 +233,7 @@ class OptunaSearch(keras_tuner.Tuner):
                 f"Oversized model: {size} parameters. Skip model.")
         return model
 
-    def on_epoch_end(self, trial, model, epoch, logs=None):  # noqa: D401 - KerasTuner hook
+    def on_epoch_end(self, trial, model, epoch, logs=None):  # KerasTuner hook
         super().on_epoch_end(trial, model, epoch, logs)
         self.oracle.check_stop()
         objective = self.oracle.objective

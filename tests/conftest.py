@@ -5,9 +5,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import pytest  # noqa: E402
+import pytest
 
-from bench.runner import RunConfig  # noqa: E402
+from bench.runner import RunConfig
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from bench import schema, store as bench_store
+from bench import schema
+from bench import store as bench_store
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

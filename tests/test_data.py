@@ -17,6 +17,8 @@ import bench.data as data
 import bench.toon as toon
 from bench.data import Dataset, load_dataset, stratified_split
 from bench.errors import UserError
+from bench.presets import PRESETS
+from bench.runner import RunConfig
 from bench.toon import CLASS_NAMES, DEFAULT_SIZE, generate_toon
 
 
@@ -34,9 +36,15 @@ def cache(tmp_path, monkeypatch) -> Path:
 
 # ------------------------------------------------------------------------ generator
 
-def test_default_size_is_tall_3_to_1():
-    h, w = DEFAULT_SIZE
-    assert h == 3 * w
+def test_every_preset_trains_on_tall_3_to_1_toon_images(toon_ds):
+    """The seed's images are 600x200 (height x width): every preset's toon run keeps that
+    shape, scaled. A preset without a size of its own (standard) gets the generator's."""
+    for name in PRESETS:
+        size = RunConfig(searcher="random", preset=name).resolved().image_size
+        h, w = size if size is not None else toon_ds.input_shape[:2]
+        assert h == 3 * w, (name, h, w)
+    assert RunConfig(searcher="random", preset="full").resolved().image_size == (600, 200)
+    assert toon_ds.input_shape == (*DEFAULT_SIZE, 3)
 
 
 def test_generator_shapes_dtypes_and_range():

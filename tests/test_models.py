@@ -10,15 +10,15 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import keras_tuner  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import keras
+import keras_tuner
+import numpy as np
+import pytest
 
-from bench.data import load_dataset  # noqa: E402
-from bench.toon import DEFAULT_SIZE, generate_toon  # noqa: E402
-from models.cnn import baseline_model, make_build_model  # noqa: E402
-from models.space import SEARCH_SPACE  # noqa: E402
+from bench.data import load_dataset
+from bench.toon import DEFAULT_SIZE, generate_toon
+from models.cnn import baseline_model, make_build_model
+from models.space import SEARCH_SPACE, space_hyperparameters
 
 MIN = {"conv_1_filters": 4, "conv_1_kernel_size": 3, "pool_1_size": 2, "pool_2_size": 1,
        "dropout_1_rate": 0.0, "conv_2_filters": 4, "conv_2_kernel_size": 3, "pool_3_size": 2,
@@ -57,10 +57,18 @@ def _train_one_step(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
     return loss
 
 
-def test_corners_cover_the_space():
-    names = {p.name for p in SEARCH_SPACE}
-    for corner in CORNERS.values():
-        assert set(corner) == names
+def test_corners_are_the_space_extremes():
+    """The corners trained below are points of the real space: MIN/MAX are each
+    hyperparameter's least/greatest value as KerasTuner enumerates it (dropout's 0.9
+    included), and every corner value is on the space's grid."""
+    grid = {hp.name: sorted(round(v, 12) for v in hp.values) for hp in space_hyperparameters().space}
+    assert list(grid) == [p.name for p in SEARCH_SPACE]
+    assert MIN == {name: values[0] for name, values in grid.items()}
+    assert MAX == {name: values[-1] for name, values in grid.items()}
+    for corner, values in CORNERS.items():
+        assert set(values) == set(grid), corner
+        off_grid = {k: v for k, v in values.items() if round(v, 12) not in grid[k]}
+        assert not off_grid, (corner, off_grid)
 
 
 def test_baseline_has_seed_size():

@@ -522,9 +522,21 @@ def test_hyperparameter_types_step_and_log(tmp_path):
     tuner = ost(AllTypes(), tmp_path, max_trials=4, seed=5)
     tuner.search(verbose=0)
     assert len(AllTypes.seen) == 4
+    d = optuna.distributions
+    expected = {
+        "i_step": d.IntDistribution(0, 10, step=5),
+        "i_log": d.IntDistribution(1, 1000, log=True),
+        "i_logstep": d.CategoricalDistribution([1, 2, 4, 8, 16, 32, 64]),  # KerasTuner's grid
+        "f_step": d.FloatDistribution(0.0, 1.0, step=0.25),
+        "f_log": d.FloatDistribution(1e-4, 1e-1, log=True),
+        "f_rlog": d.FloatDistribution(0.1, 0.9),  # Optuna has no reverse-log: uniform
+        "c": d.CategoricalDistribution([8, 16, 32]),
+        "b": d.CategoricalDistribution([False, True]),
+        "fx": d.CategoricalDistribution(["relu"]),  # Fixed: recorded as a one-choice categorical
+    }
     for t, v in zip(tuner.study.trials, AllTypes.seen):
-        assert {k: v[k] for k in t.params} == t.params
-        assert set(t.params) == set(v) - {"fx"} or set(t.params) == set(v)
+        assert t.params == v  # every type, Fixed included; the build got exactly Optuna's values
+        assert t.distributions == expected
         assert v["i_step"] in (0, 5, 10) and isinstance(v["i_step"], int)
         assert 1 <= v["i_log"] <= 1000 and isinstance(v["i_log"], int)
         assert v["i_logstep"] in (1, 2, 4, 8, 16, 32, 64)
@@ -532,9 +544,6 @@ def test_hyperparameter_types_step_and_log(tmp_path):
         assert 1e-4 <= v["f_log"] <= 1e-1
         assert 0.1 <= v["f_rlog"] <= 0.9
         assert v["c"] in (8, 16, 32) and v["b"] in (True, False) and v["fx"] == "relu"
-    dists = tuner.study.trials[0].distributions
-    assert dists["i_log"].log and dists["f_log"].log
-    assert dists["f_step"].step == 0.25 and dists["i_step"].step == 5
 
 
 def test_hyperparameters_argument_and_tune_new_entries(tmp_path):
@@ -597,12 +606,31 @@ def test_any_sampler(tmp_path, name):
     if name == "cmaes":
         pytest.importorskip("cmaes", reason="CmaEsSampler needs the cmaes package")
     sampler = SAMPLERS[name]()
+    proposed: dict[int, dict[str, tuple[str, object]]] = {}  # trial number -> name -> (how, value)
+    relative, independent = sampler.sample_relative, sampler.sample_independent
+
+    def sample_relative(study, trial, search_space):
+        values = relative(study, trial, search_space)
+        proposed.setdefault(trial.number, {}).update({k: ("relative", v) for k, v in values.items()})
+        return values
+
+    def sample_independent(study, trial, param_name, param_distribution):
+        value = independent(study, trial, param_name, param_distribution)
+        proposed.setdefault(trial.number, {})[param_name] = ("independent", value)
+        return value
+
+    sampler.sample_relative, sampler.sample_independent = sample_relative, sample_independent
     tuner = ost(Cheap(), tmp_path, max_trials=3, sampler=sampler)
     tuner.search(verbose=0)
     assert tuner.study.sampler is sampler
     assert states(tuner.study) == ["COMPLETE"] * 3
+    # every value of every trial is the one this sampler proposed
+    assert {t.number: t.params for t in tuner.study.trials} == {
+        n: {k: v for k, (_, v) in got.items()} for n, got in proposed.items()}
     for t in tuner.study.trials:
         assert 1 <= t.params["u"] <= 100 and 0.0 <= t.params["f"] <= 1.0
+    if name in ("qmc", "cmaes"):  # once the space is known, their own joint proposal is used
+        assert {how for n in (1, 2) for how, _ in proposed[n].values()} == {"relative"}
 
 
 class PruneTrialZero(optuna.pruners.BasePruner):
