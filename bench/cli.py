@@ -16,7 +16,7 @@ DEFAULT_STORAGE = "sqlite:///studies.db"
 class _Parser(argparse.ArgumentParser):
     """argparse's mistakes end like every other user mistake: one ``error:`` line, exit 2."""
 
-    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UserError(f"{self.prog}: {message} (see --help)")
 
 

@@ -10,7 +10,7 @@ import argparse
 import shlex
 import sys
 import time
-from typing import Callable
+from typing import Callable, cast
 
 import optuna
 from optuna.trial import TrialState
@@ -71,18 +71,19 @@ def _retrain_all(cfg: RunConfig, study_names: list[str], seeds: list[int]) -> No
 
     storage = store.open_storage(cfg.storage)
     data = load_run_data(cfg)  # the very data the searches saw
+    batch_size = cast(int, cfg.batch_size)  # set by resolved()
     for name in study_names:
         study = optuna.load_study(study_name=name, storage=storage)
         done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
         if not done:
             continue
-        best = min(done, key=lambda t: t.value)
+        best = min(done, key=lambda t: cast(float, t.value))  # COMPLETE: a value
         old = study.user_attrs.get(schema.STUDY_RETRAIN)
         if old and old.get("trial") == best.number:
             continue
         seed = study.user_attrs[schema.STUDY_BENCH]["seed"]
-        result = retrain(data, best.params, epochs_to_best(best, cfg.epochs_per_trial), seed,
-                         cfg.batch_size)
+        per_trial = cast(int, cfg.epochs_per_trial)  # set by resolved()
+        result = retrain(data, best.params, epochs_to_best(best, per_trial), seed, batch_size)
         study.set_user_attr(schema.STUDY_RETRAIN, {**result, "trial": best.number,
                                                    "val_loss": best.value})
         print(f"retrained {name} trial #{best.number}: test accuracy "
@@ -96,8 +97,8 @@ def _retrain_all(cfg: RunConfig, study_names: list[str], seeds: list[int]) -> No
             continue
         # The seed trained its baseline to convergence (early stopping), so it gets a
         # generous cap here, not the per-trial cap of the search.
-        epochs, val_loss = baseline_epochs(data, BASELINE_MAX_EPOCHS, seed, cfg.batch_size)
-        result = retrain(data, None, epochs, seed, cfg.batch_size)
+        epochs, val_loss = baseline_epochs(data, BASELINE_MAX_EPOCHS, seed, batch_size)
+        result = retrain(data, None, epochs, seed, batch_size)
         study.set_user_attr(schema.STUDY_BENCH, {"kind": schema.KIND_BASELINE, "dataset": data.name,
                                                  "seed": seed, "val_loss": val_loss,
                                                  "fingerprint": data.fingerprint})

@@ -195,7 +195,7 @@ def _load_digits(image_size: tuple[int, int] | None, seed: int) -> Dataset:
     d = load_digits()
     gray = np.clip(np.round(d.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
     if (h, w) != gray.shape[1:]:
-        gray = np.stack([np.asarray(Image.fromarray(g).resize((w, h), Image.BILINEAR))
+        gray = np.stack([np.asarray(Image.fromarray(g).resize((w, h), Image.Resampling.BILINEAR))
                          for g in gray])
     x = np.repeat(gray[..., None], 3, axis=-1)
     names = tuple(str(n) for n in d.target_names)
@@ -408,7 +408,7 @@ def _read_image(path: Path, size: tuple[int, int]) -> np.ndarray:
             im.load()
             rgb = _to_rgb(im)
         if rgb.size != (w, h):
-            rgb = rgb.resize((w, h), Image.BILINEAR)
+            rgb = rgb.resize((w, h), Image.Resampling.BILINEAR)
         return np.asarray(rgb, dtype=np.uint8)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise UserError(f"cannot read image {path}: {e}") from e
@@ -436,4 +436,5 @@ def _load_folder(root: Path, image_size: tuple[int, int] | None, seed: int,
         arrays.append(np.array([classes.index(f.split("/", 1)[0]) for f in rel],
                                dtype=np.int32))
     name = root.resolve().name or "folder"
-    return Dataset(name, *arrays, class_names=classes, size_note=note)
+    x_train, y_train, x_val, y_val, x_test, y_test = arrays
+    return Dataset(name, x_train, y_train, x_val, y_val, x_test, y_test, class_names=classes, size_note=note)

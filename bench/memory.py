@@ -140,7 +140,8 @@ def _measure(searcher: str, args: argparse.Namespace, per_process: int, tmp: Pat
 def _replacement_seconds(trials: list[Any]) -> dict[str, Any]:
     """What replacing the trial process costs: the pause between two trials run by
     different processes, less the usual pause between trials of one process (medians)."""
-    new, same = [], []
+    new: list[float] = []
+    same: list[float] = []
     for prev, nxt in zip(trials, trials[1:]):
         a, b = prev.user_attrs.get(schema.T_PROCESS), nxt.user_attrs.get(schema.T_PROCESS)
         if not (a and b and prev.datetime_complete and nxt.datetime_start):

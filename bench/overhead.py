@@ -320,9 +320,9 @@ def install_profiler() -> Profile:
     if optuna is not None:
         from optuna.storages import RDBStorage
         cached = getattr(_import("optuna.storages._cached_storage"), "_CachedStorage", None)
-        for cls in (RDBStorage, cached):
-            if cls is not None:
-                p.time_methods(cls, None, _store_comp)
+        for storage_cls in (RDBStorage, cached):
+            if storage_cls is not None:
+                p.time_methods(storage_cls, None, _store_comp)
         for cls in _subclasses(optuna.samplers.BaseSampler):
             p.time_methods(cls, ("sample_relative", "sample_independent",
                                  "infer_relative_search_space", "before_trial", "after_trial"),

@@ -15,7 +15,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, cast
 
 import matplotlib
 import matplotlib.style
@@ -141,8 +141,8 @@ def _attr(trial: FrozenTrial, key: str) -> float:
 
 
 def _complete_value(trial: FrozenTrial) -> float | None:
-    ok = trial.state == TrialState.COMPLETE and trial.value is not None
-    return float(trial.value) if ok and math.isfinite(trial.value) else None
+    value = trial.value if trial.state == TrialState.COMPLETE else None
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
 def anytime(trials: Sequence[FrozenTrial]) -> list[Point]:
@@ -161,7 +161,7 @@ def anytime(trials: Sequence[FrozenTrial]) -> list[Point]:
 def best_trial(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
     """The first COMPLETE trial with the lowest val_loss."""
     done = [t for t in trials if _complete_value(t) is not None]
-    return min(done, key=lambda t: t.value) if done else None
+    return min(done, key=lambda t: cast(float, t.value)) if done else None
 
 
 def reach(points: Sequence[Point], target: float) -> Point | None:
@@ -202,7 +202,7 @@ def searcher_stats(runs: Sequence[Run], target: float | None) -> SearcherStats:
     for run in runs:
         bt = best_trial(run.trials)
         if bt is not None:
-            s.best.append(float(bt.value))
+            s.best.append(cast(float, bt.value))
             if isinstance(bt.user_attrs.get(schema.T_VAL_ACC), (int, float)):
                 s.val_accuracy.append(float(bt.user_attrs[schema.T_VAL_ACC]))
         if run.budget_epochs is not None:
@@ -233,8 +233,8 @@ def importances(trials: Sequence[FrozenTrial]) -> tuple[dict[str, float] | None,
     if len(done) < MIN_IMPORTANCE_TRIALS:
         return None, (f"Not computed: {len(done)} COMPLETE trials, "
                       f"at least {MIN_IMPORTANCE_TRIALS} needed.")
-    names = set.intersection(*(set(t.distributions) for t in done))
-    names = sorted(n for n in names
+    common = set.intersection(*(set(t.distributions) for t in done))
+    names = sorted(n for n in common
                    if all(t.distributions[n] == done[0].distributions[n] for t in done))
     if not names:
         return None, "Not computed: the pooled trials share no hyperparameter."
@@ -246,7 +246,7 @@ def importances(trials: Sequence[FrozenTrial]) -> tuple[dict[str, float] | None,
         optuna.logging.set_verbosity(verbosity)
     for t in done:
         study.add_trial(optuna.trial.create_trial(
-            value=float(t.value), params={n: t.params[n] for n in names},
+            value=cast(float, t.value), params={n: t.params[n] for n in names},
             distributions={n: t.distributions[n] for n in names}))
     try:
         result = optuna.importance.get_param_importances(
@@ -406,7 +406,8 @@ def _target1(stats: dict[str, SearcherStats], target: float | None) -> tuple[str
         return "NOT MEASURED", f"`{best.searcher}` studies record no `budget_epochs`"
     kt_best = min(kt, key=lambda s: (median(s.best), s.searcher))
     fast = epochs is not None and epochs <= budget / 3
-    good = median(best.best) <= median(kt_best.best)
+    # both have a best value (filtered above), so both medians exist
+    good = cast(float, median(best.best)) <= cast(float, median(kt_best.best))
     budget_txt = f"{_n(budget)} / 3 = {_f(budget / 3, 1)}"
     return ("MET" if fast and good else "NOT MET",
             f"best Optuna searcher `{best.searcher}` (lowest median best val_loss) reaches "
@@ -422,7 +423,8 @@ def _target2(stats: dict[str, SearcherStats]) -> tuple[str, str]:
     if ref is None or ref.overhead is None or not optuna_s:
         return "NOT MEASURED", ("needs COMPLETE or PRUNED trials with wall and fit times of "
                                 "RandomSearch and of an Optuna-backed searcher")
-    ok = all(s.overhead <= ref.overhead / 2 for s in optuna_s)
+    ref_overhead = ref.overhead
+    ok = all(s.overhead is not None and s.overhead <= ref_overhead / 2 for s in optuna_s)
     parts = ", ".join(f"`{s.searcher}` {_f(s.overhead, 3)} s" for s in optuna_s)
     return ("MET" if ok else "NOT MET",
             f"median overhead per trial {parts} vs RandomSearch {_f(ref.overhead, 3)} s "
@@ -676,7 +678,7 @@ def render_dataset(dataset: str, group: DatasetStudies, out_dir: Path,
     """The markdown section of one data set; writes its plots as a side effect."""
     lines = [f"## Data set `{dataset}`", ""] + render_calibration(group)
     random_runs = group.runs.get(RANDOM_SEARCHER, [])
-    target = median(float(bt.value) for r in random_runs if (bt := best_trial(r.trials)))
+    target = median(cast(float, bt.value) for r in random_runs if (bt := best_trial(r.trials)))
     stats = {s: searcher_stats(rs, target) for s, rs in group.runs.items()}
     if stats:
         anytime_png = plots_dir / f"{_slug(dataset)}_anytime.png"

@@ -93,6 +93,7 @@ def _server_lock(url: str, study: str, shared: bool) -> Lock:
 
     engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
     backend = engine.dialect.name
+    params: dict[str, Any]
     if backend == "postgresql":
         key = int(_digest(study)[:15], 16)  # fits a signed 64-bit bigint
         fn = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"

@@ -209,7 +209,8 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
     # Workers of one study sample with different seeds, or they would propose alike.
     worker_index = int(cfg.worker.lstrip("w") or 0) if cfg.worker else 0
     settings = SearchSettings(seed=derived_seed(cfg.seed, 7919 * worker_index),
-                              epochs_per_trial=cfg.epochs_per_trial, max_trials=cfg.max_trials,
+                              epochs_per_trial=cfg.epochs_per_trial,  # type: ignore[arg-type]  # set by resolved()
+                              max_trials=cfg.max_trials,
                               sampler=cfg.sampler, pruner=cfg.pruner)
     sampler, pruner = searcher.study_components(settings)  # unknown names fail here
     label = searcher.label(settings)
@@ -310,7 +311,8 @@ def _search(p: Prepared, printer: Callable[[str], None] | None) -> RunSummary:
     keras.utils.set_random_seed(p.settings.seed)
     deadline = time.monotonic() + cfg.timeout if cfg.timeout else None
     tb = HParamsLogger(p.run_dir, space_hyperparameters())
-    tracker = TrialTracker(study, Budget(cfg.budget_epochs, deadline), label=label, seed=cfg.seed,
+    budget = Budget(cfg.budget_epochs, deadline)  # type: ignore[arg-type]  # set by resolved()
+    tracker = TrialTracker(study, budget, label=label, seed=cfg.seed,
                            dataset=data.name, tb=tb, worker=cfg.worker, printer=printer,
                            live_mirror=searcher.backend != "optuna",
                            trial_cap=cfg.trial_process[0] if cfg.trial_process else None)
@@ -382,7 +384,8 @@ def _summary(cfg: RunConfig, name: str, label: str, study: Any, run_dir: Path,
                       best_value=best.value if best else None,
                       best_params=dict(best.params) if best else {},
                       best_number=best.number if best else None, counts=counts,
-                      epochs_used=store.epochs_used(study), budget_epochs=cfg.budget_epochs,
+                      epochs_used=store.epochs_used(study),
+                      budget_epochs=cfg.budget_epochs,  # type: ignore[arg-type]  # set by resolved()
                       wall_seconds=wall)
 
 

@@ -8,11 +8,12 @@ measurement, told apart by ``bench["kind"]``.
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from bench.errors import UserError
 
 OBJECTIVE = "val_loss"
-DIRECTION = "minimize"
+DIRECTION: Final = "minimize"
 
 # study user attr keys
 STUDY_BENCH = "bench"          # dict: kind, searcher, seed, dataset, budget, space, versions, ...

@@ -15,7 +15,7 @@ import re
 import sqlite3
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 import optuna
 import sqlalchemy.exc
@@ -49,8 +49,9 @@ def display_url(url: str) -> str:
     """
     try:
         parsed = make_url(url)
-        if parsed.password is not None and "@" in (parsed.host or ""):
-            parsed = parsed.set(host=parsed.host.rsplit("@", 1)[1])
+        host = parsed.host or ""
+        if parsed.password is not None and "@" in host:
+            parsed = parsed.set(host=host.rsplit("@", 1)[1])
         return parsed.render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - unparsable: mask it with the regex below
         return re.sub(r"(://)[^/?#]*@", r"\1***@", url)
@@ -211,7 +212,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def create_study(storage: optuna.storages.BaseStorage | str, name: str, *,
-                 direction: str = schema.DIRECTION,
+                 direction: Literal["minimize", "maximize"] = schema.DIRECTION,
                  sampler: optuna.samplers.BaseSampler | None = None,
                  pruner: optuna.pruners.BasePruner | None = None,
                  load_if_exists: bool = True,

@@ -47,7 +47,7 @@ def _trial_epoch_seconds(data, build, epochs: int, batch_size: int, workdir: Pat
 
     stamps: list[float] = []
 
-    class Timed(tracked(OptunaSearch)):
+    class Timed(tracked(OptunaSearch)):  # type: ignore[misc]  # a class built at run time
         def on_epoch_begin(self, trial, model, epoch, logs=None):
             stamps.append(time.perf_counter())
             super().on_epoch_begin(trial, model, epoch, logs)

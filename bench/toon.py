@@ -25,6 +25,8 @@ not depend on how the work is chunked.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from bench.errors import UserError
@@ -120,7 +122,7 @@ def generate_toon(n_images: int = 1000, image_size: tuple[int, int] = DEFAULT_SI
 def check_size(image_size: object, spec: str = "toon") -> tuple[int, int]:
     """(height, width) as positive ints, or one clear error naming the data set."""
     try:
-        h, w = (int(s) for s in image_size)  # type: ignore[union-attr]
+        h, w = (int(s) for s in image_size)  # type: ignore[attr-defined]  # not iterable: TypeError, caught
     except (TypeError, ValueError):
         raise UserError(f"{spec}: image_size must be (height, width), got {image_size!r}") from None
     if h < 1 or w < 1:
@@ -297,7 +299,7 @@ def _paint(img: np.ndarray, alpha: np.ndarray, rgb: np.ndarray) -> None:
     img += delta
 
 
-def _select(kind: np.ndarray, fields: dict[int, object], shape) -> np.ndarray:
+def _select(kind: np.ndarray, fields: dict[int, Callable[[], np.ndarray]], shape) -> np.ndarray:
     """Per image, the field of its kind (callables evaluated only if some image needs it)."""
     out = np.zeros(shape, dtype=np.float32)
     for k, make in fields.items():
@@ -341,8 +343,9 @@ def _render(p: dict[str, np.ndarray], h: int, w: int, noise: np.ndarray) -> np.n
     wall_a = np.maximum(left, right)
     _paint(img, wall_a * wall_pat * 0.5, np.zeros((n, 3), np.float32) + 0.1)
     win = ((np.mod(U / c(per * 1.6), 1) > 0.55) & (np.mod(V / c(per * 1.6), 1) > 0.5))
-    win_rgb = np.where(p["win_lit"][:, None], np.float32([[0.95, 0.85, 0.4]]),
-                       np.float32([[0.1, 0.12, 0.18]]))
+    # numpy's stubs type np.float32(x) as a scalar; given a nested list it builds an array
+    win_rgb = np.where(p["win_lit"][:, None], np.float32([[0.95, 0.85, 0.4]]),  # type: ignore[arg-type]
+                       np.float32([[0.1, 0.12, 0.18]]))  # type: ignore[arg-type]
     _paint(img, wall_a * win * c(p["windows"]), win_rgb)
     ground = cv.rect(np.full(n, -1.0), np.full(n, 2.0), p["horizon"], np.full(n, 9.0))
     _paint(img, ground, _STREET_GROUND[street] * _BG_LEVEL)

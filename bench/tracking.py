@@ -10,7 +10,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeAlias
 
 import keras_tuner
 import optuna
@@ -154,7 +154,8 @@ class TrialTracker:
     def attrs(self, trial: keras_tuner.engine.trial.Trial) -> dict[str, Any]:
         """User attrs of a trial (before its status is known)."""
         run = self._running[trial.trial_id]
-        best_epoch = min(run.intermediate, key=run.intermediate.get) if run.intermediate else None
+        best_epoch = (min(run.intermediate, key=run.intermediate.__getitem__)
+                      if run.intermediate else None)
         attrs: dict[str, Any] = {
             schema.T_SEARCHER: self.label, schema.T_SEED: self.seed,
             schema.T_DATASET: self.dataset, schema.T_EPOCHS: run.epochs,
@@ -261,7 +262,13 @@ def _fmt_seconds(s: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
-class TrackingMixin:
+if TYPE_CHECKING:  # mypy sees the Tuner hooks the mixin overrides (untyped: Any)
+    _TunerHooks: TypeAlias = keras_tuner.Tuner
+else:  # at run time a plain mixin; tracked() puts the real Tuner class after it
+    _TunerHooks = object
+
+
+class TrackingMixin(_TunerHooks):
     """KerasTuner hooks -> ``TrialTracker``. Put before the Tuner class in the MRO."""
 
     def __init__(self, *args: Any, tracker: TrialTracker, **kwargs: Any) -> None:

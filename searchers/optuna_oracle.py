@@ -22,7 +22,7 @@ import math
 import threading
 import time
 import warnings
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Literal
 
 import keras_tuner
 import optuna
@@ -47,7 +47,8 @@ class _Heartbeat(threading.Thread):
     def run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                self._storage.record_heartbeat(self._trial_id)
+                # BaseStorage lacks it; only heartbeat storages (RDB) get a _Heartbeat
+                self._storage.record_heartbeat(self._trial_id)  # type: ignore[attr-defined]
             except Exception:  # noqa: BLE001 - a missed beat must not kill training
                 pass
 
@@ -97,7 +98,7 @@ def _writes_at_once(otrial: optuna.Trial) -> Iterator[None]:
     write-per-call would have left there."""
     real = otrial.storage
     deferred = _DeferredWrites(real, otrial._trial_id)
-    otrial.storage = deferred
+    otrial.storage = deferred  # type: ignore[assignment]  # duck-typed stand-in, see _DeferredWrites
     try:
         yield
     except BaseException:
@@ -189,7 +190,7 @@ def _write_in_one_transaction(storage: optuna.storages.BaseStorage,
     return True
 
 
-def _direction(objective: Any) -> str:
+def _direction(objective: Any) -> Literal["minimize", "maximize"]:
     return "maximize" if getattr(objective, "direction", "min") == "max" else "minimize"
 
 
@@ -383,7 +384,7 @@ class OptunaOracle(keras_tuner.Oracle):
                                                    states=(TrialState.RUNNING,))
             if not running or time.monotonic() > deadline:
                 return None
-            time.sleep(interval)
+            time.sleep(interval)  # type: ignore[arg-type]  # None only with a deadline already past
             self.check_stop()
             self._fail_stale()
         return optuna.Trial(self.study, trial_id)
@@ -397,7 +398,8 @@ class OptunaOracle(keras_tuner.Oracle):
                                                      states=(TrialState.WAITING,)):
             try:
                 if beats:  # before taking it: a RUNNING trial must never lack a heartbeat,
-                    self._storage.record_heartbeat(waiting._trial_id)  # or it never goes stale
+                    self._storage.record_heartbeat(  # type: ignore[attr-defined]  # heartbeat storage
+                        waiting._trial_id)  # or it never goes stale
                 if self._storage.set_trial_state_values(waiting._trial_id, TrialState.RUNNING):
                     return waiting._trial_id
             except optuna.exceptions.UpdateFinishedTrialError:
@@ -416,7 +418,8 @@ class OptunaOracle(keras_tuner.Oracle):
         """
         if not self._heartbeat_interval():
             return
-        for stale_id in self._storage._get_stale_trial_ids(self._study_id):
+        # BaseStorage lacks it; a heartbeat interval means a heartbeat storage (RDB)
+        for stale_id in self._storage._get_stale_trial_ids(self._study_id):  # type: ignore[attr-defined]
             try:
                 failed = self._storage.set_trial_state_values(stale_id, TrialState.FAIL)
             except optuna.exceptions.UpdateFinishedTrialError:
@@ -430,7 +433,7 @@ class OptunaOracle(keras_tuner.Oracle):
         otrial.set_user_attr(_KT_ID, trial_id)
         interval = self._heartbeat_interval()
         if interval:
-            self._storage.record_heartbeat(otrial._trial_id)
+            self._storage.record_heartbeat(otrial._trial_id)  # type: ignore[attr-defined]  # heartbeat storage
             beat = _Heartbeat(self._storage, otrial._trial_id, interval)
             beat.start()
             self._heartbeats[trial_id] = beat
@@ -444,6 +447,7 @@ class OptunaOracle(keras_tuner.Oracle):
         and is skipped (False) when none is left or the old trial finished after all.
         """
         old = self._optuna_ids.get(trial.trial_id)
+        new_id: int | None
         if old is not None and self._fail(old):
             new_id = self._storage.create_new_trial(self._study_id)
         elif old is None or self._storage.get_trial(old).state == TrialState.FAIL:

@@ -13,7 +13,7 @@ scale); this changes the prior, not the range.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import keras_tuner
 import optuna
@@ -71,8 +71,9 @@ def suggest(trial: optuna.Trial, hp: Any) -> Any:
         return trial.suggest_categorical(hp.name, dist.choices)
     if isinstance(dist, IntDistribution):
         return trial.suggest_int(hp.name, dist.low, dist.high, step=dist.step, log=dist.log)
-    value = trial.suggest_float(hp.name, dist.low, dist.high, step=dist.step, log=dist.log)
-    return round(value, 12) if dist.step else value
+    fdist = cast(FloatDistribution, dist)  # distribution() maps the rest to floats
+    value = trial.suggest_float(hp.name, fdist.low, fdist.high, step=fdist.step, log=fdist.log)
+    return round(value, 12) if fdist.step else value
 
 
 def _on_grid(value: Any, choices: tuple[Any, ...]) -> Any:
