@@ -102,7 +102,8 @@ def _measure(searcher: str, args: argparse.Namespace, per_process: int, tmp: Pat
     sampler.start()
     try:
         while (code := _wait(proc, 30.0)) is None:
-            done = len(_trials(storage, study)) if (tmp / "memory.db").exists() else 0
+            done = sum(t.state.is_finished() for t in _trials(storage, study)) \
+                if (tmp / "memory.db").exists() else 0  # tickets (WAITING) are not done
             print(f"{searcher}: {done}/{args.trials} trials", flush=True)
     except KeyboardInterrupt:
         proc.terminate()
