@@ -220,7 +220,9 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
     run_dir = Path(cfg.logdir) / name
     if cfg.study is None:
         check_logdir(run_dir)  # the default name's length is known only now
-    storage = store.open_storage(cfg.storage)
+    # Workers share the study and need heartbeats to find a dead one's trial; a run that
+    # holds the study under its lock (and its trial processes) fails dead trials itself.
+    storage = store.open_storage(cfg.storage, heartbeat=bool(cfg.worker) or shared_lock)
     # Worker and trial processes run under their launcher's lock.
     lock = (runlock.NoLock() if cfg.worker or cfg.trial_process
             else runlock.acquire(cfg.storage, name, shared=shared_lock))

@@ -57,14 +57,16 @@ def display_url(url: str) -> str:
         return re.sub(r"(://)[^/?#]*@", r"\1***@", url)
 
 
-def open_storage(url: str, *, must_exist: bool = False,
-                 read_only: bool = False) -> optuna.storages.RDBStorage:
+def open_storage(url: str, *, must_exist: bool = False, read_only: bool = False,
+                 heartbeat: bool = True) -> optuna.storages.RDBStorage:
     """Open (or create) the store; bad URLs, missing or unwritable files and foreign files
     give one clear line before Optuna touches anything.
 
     ``must_exist``: a store that is not there is an error, not a new empty one (a mistyped
     path must not pass silently). ``read_only``: the caller only reads, so a write-protected
-    SQLite file is fine and nothing is created in it.
+    SQLite file is fine and nothing is created in it. ``heartbeat``: running trials beat
+    (``HEARTBEAT_SECONDS``) so that another process can fail a dead worker's trial; a
+    study that one process holds under its run lock needs none (``bench.runlock``).
     """
     if "://" not in url:
         raise UserError(f"malformed storage URL {url!r}: expected e.g. sqlite:///studies.db "
@@ -72,11 +74,11 @@ def open_storage(url: str, *, must_exist: bool = False,
     path = _sqlite_path(url)
     if path:
         _check_sqlite_file(path, must_exist=must_exist, read_only=read_only)
-    return _rdb_storage(url, read_only)
+    return _rdb_storage(url, read_only, heartbeat)
 
 
 @functools.lru_cache(maxsize=None)
-def _rdb_storage(url: str, read_only: bool) -> optuna.storages.RDBStorage:
+def _rdb_storage(url: str, read_only: bool, heartbeat: bool = True) -> optuna.storages.RDBStorage:
     """Cached per URL: one connection pool per store and process."""
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
@@ -85,8 +87,9 @@ def _rdb_storage(url: str, read_only: bool) -> optuna.storages.RDBStorage:
         engine_kwargs["pool_pre_ping"] = True
     try:
         storage = optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS,
+            url, engine_kwargs=engine_kwargs,
+            heartbeat_interval=HEARTBEAT_SECONDS if heartbeat else None,
+            grace_period=GRACE_SECONDS if heartbeat else None,
             # a read-only SQLite file was checked to hold Optuna's tables: create nothing
             skip_table_creation=read_only and url.startswith("sqlite"))
         if url.startswith("sqlite") and not read_only:

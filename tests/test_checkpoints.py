@@ -150,3 +150,41 @@ def test_stopped_trials_pad_best_k_like_kerastuner(searched, tmp_path):
     assert best[0] == completed[0].trial_id and len(best) == 3
     assert checkpoint_ids(t) == set(best)
     assert len(t.get_best_models(3)) == 3
+
+
+# ------------------------------------------------ garbage collection before builds
+def test_full_collection_every_nth_build_and_after_a_large_model(tmp_path, monkeypatch) -> None:
+    """KerasTuner collects before every build; OptunaSearch every `collect_every`-th, and
+    always after a model of LARGE_MODEL_PARAMS or more (its garbage is worth freeing)."""
+    import keras
+    import keras_tuner
+
+    from searchers.optuna_tuner import LARGE_MODEL_PARAMS, OptunaSearch
+
+    def build(hp):
+        units = hp.Choice("units", [1, 2000])  # 2000 x 600 inputs: a model over 1M params
+        model = keras.Sequential([keras.Input((600,)), keras.layers.Dense(units)])
+        model.compile(loss="mse")
+        return model
+
+    collected: list[bool] = []
+    real = keras.backend.clear_session
+    monkeypatch.setattr(keras.backend, "clear_session",
+                        lambda free_memory=True: collected.append(free_memory) or real(False))
+    tuner = OptunaSearch(build, objective="loss", max_trials=1, collect_every=3,
+                         directory=str(tmp_path), project_name="gc")
+    small, large = keras_tuner.HyperParameters(), keras_tuner.HyperParameters()
+    small.Choice("units", [1, 2000])
+    large.Choice("units", [1, 2000], default=2000)
+    for hp in (small, small, small, small, large, small, small):
+        tuner._try_build(hp)
+    assert 2000 * 600 >= LARGE_MODEL_PARAMS
+    assert collected == [True, False, False, True, False, True, True]  # 6th: after the large one
+    for bad in (0, -1, 1.5, True):
+        try:
+            OptunaSearch(build, objective="loss", collect_every=bad, directory=str(tmp_path),
+                         project_name="bad")
+        except ValueError as exc:
+            assert "collect_every" in str(exc)
+        else:
+            raise AssertionError(f"collect_every={bad!r} accepted")
