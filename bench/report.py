@@ -643,7 +643,16 @@ def render_memory(group: DatasetStudies) -> list[str]:
                       f"{_f(b.get('first_window_mean_mb'), 0)} MiB, of the last "
                       f"{_f(b.get('last_window_mean_mb'), 0)} MiB, growth "
                       f"{_f(b.get('growth_mb'), 0)} MiB, peak {_f(b.get('peak_rss_mb'), 0)} MiB.", ""]
-        lines += [f"- machine: {_json(b.get('machine'))}", ""] + _command(b)
+        lines += [f"- machine: {_json(b.get('machine'))}", ""]
+        commands: dict[str, list[str]] = {}  # rows re-measured later carry their own
+        for s, r in sorted((rows or {}).items()):
+            if isinstance(r, dict) and r.get("command"):
+                commands.setdefault(str(r["command"]), []).append(s)
+        if len(commands) > 1:
+            for command, names in commands.items():
+                lines += [f"{', '.join(names)}:", "", "```", command, "```", ""]
+        else:
+            lines += _command(b)
     return lines
 
 
