@@ -480,11 +480,16 @@ class OptunaOracle(keras_tuner.Oracle):
             return False
 
     def _skip_retry(self, tuner_id: str, trial: keras_tuner.engine.trial.Trial) -> None:
-        """End a KerasTuner retry that gets no place in the study (see ``_restart``)."""
+        """End a KerasTuner retry that gets no place in the study (see ``_restart``).
+
+        Recorded FAILED, but not through ``Oracle.end_trial``: that would count it among
+        KerasTuner's consecutive failed trials, and a few interrupted runs of a project
+        would then stop a search whose configurations never failed."""
         self.ongoing_trials.pop(tuner_id, None)
         trial.status = trial_module.TrialStatus.FAILED
         trial.message = "interrupted; its place in the study went to another trial"
-        keras_tuner.Oracle.end_trial(self, trial)
+        self._save_trial(trial)
+        self.save()
 
     def _finish(self, kt_trial: keras_tuner.engine.trial.Trial) -> None:
         # Stays in _live until told: interrupted before that, fail_live_trials fails it.

@@ -319,3 +319,29 @@ def test_cache_knows_the_distributions(tmp_path, monkeypatch):
     assert set(seen) == set(again)
     assert all(seen[name] == stored(orc.study, 0).distributions[name]
                for name in set(values) & set(again))
+
+
+def test_skipped_retries_are_not_consecutive_failures(tmp_path) -> None:
+    """Retries of interrupted trials that get no place in the study end FAILED, but they
+    are no failed configurations: three of them must not stop the search as KerasTuner's
+    "consecutive failures" (seen after two interrupted --workers launches)."""
+    import keras_tuner
+    from keras_tuner.src.engine import trial as trial_module
+
+    from searchers.optuna_oracle import OptunaOracle
+
+    oracle = OptunaOracle(objective="val_loss", max_trials=1, seed=0,
+                          storage=f"sqlite:///{tmp_path / 's.db'}", study_name="s",
+                          max_consecutive_failed_trials=3)
+    oracle._set_project_dir(str(tmp_path), "p")
+    oracle.hyperparameters.Int("a", 0, 3)
+    for i in range(3):
+        trial = trial_module.Trial(oracle.hyperparameters.copy(), trial_id=str(i),
+                                   status=trial_module.TrialStatus.RUNNING)
+        oracle.trials[trial.trial_id] = trial
+        oracle.ongoing_trials["tuner0"] = trial
+        oracle._skip_retry("tuner0", trial)
+        assert trial.status == trial_module.TrialStatus.FAILED and "its place" in trial.message
+    oracle._check_consecutive_failures()  # raised RuntimeError before
+    assert not oracle.ongoing_trials and isinstance(oracle, keras_tuner.Oracle)
+    assert (tmp_path / "p" / "trial_2" / "trial.json").is_file()
