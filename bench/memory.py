@@ -135,7 +135,9 @@ def _measure(searcher: str, args: argparse.Namespace, per_process: int, tmp: Pat
         "first_window_mean_mb": round(statistics.fmean(rss[:w]), 1),
         "last_window_mean_mb": round(statistics.fmean(rss[-w:]), 1),
         "growth_mb": round(statistics.fmean(rss[-w:]) - statistics.fmean(rss[:w]), 1),
-        "peak_trial_process_mb": round(sampler.peak_child if per_process else sampler.peak_root, 1),
+        # the sampler polls; a trial's own record at its end may be higher than any poll
+        "peak_trial_process_mb": round(max(sampler.peak_child if per_process else sampler.peak_root,
+                                           max(rss, default=0.0)), 1),
         "peak_launcher_mb": round(sampler.peak_root, 1) if per_process else None,
         "processes": len(set(pids)),
         "disk_mb_per_100_trials": round(disk / 2**20 / n * 100, 2),
