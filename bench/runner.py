@@ -79,6 +79,11 @@ class RunConfig:
         return cfg
 
     @property
+    def under_launcher(self) -> bool:
+        """A worker or trial process: its launcher holds the study (lock, tickets)."""
+        return bool(self.worker or self.trial_process)
+
+    @property
     def max_pixels(self) -> int:
         """Cap on an image folder's own size (the preset's)."""
         return get_preset(self.preset).max_pixels
@@ -224,7 +229,7 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
     # holds the study under its lock (and its trial processes) fails dead trials itself.
     storage = store.open_storage(cfg.storage, heartbeat=bool(cfg.worker) or shared_lock)
     # Worker and trial processes run under their launcher's lock.
-    lock = (runlock.NoLock() if cfg.worker or cfg.trial_process
+    lock = (runlock.NoLock() if cfg.under_launcher
             else runlock.acquire(cfg.storage, name, shared=shared_lock))
     try:
         study = store.open_study(storage, name, bench_attrs(cfg, label, searcher.backend, data),
@@ -239,11 +244,11 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
                             f"KerasTuner project {project} is missing: a KerasTuner searcher "
                             "cannot resume without it (use another --study)")
         kt_project.check_files(project)
-        if not cfg.worker and not shared_lock and not cfg.trial_process:
+        if not (cfg.under_launcher or shared_lock):
             fail_dead_trials(study)  # this process holds the study: nothing else runs in it
         study.set_user_attr(schema.STUDY_BENCH, {**study.user_attrs[schema.STUDY_BENCH],
                                                  "budget_epochs": cfg.budget_epochs})
-        if searcher.backend == "optuna" and cfg.max_trials and not (cfg.worker or cfg.trial_process):
+        if searcher.backend == "optuna" and cfg.max_trials and not cfg.under_launcher:
             from searchers.tickets import top_up_tickets
             top_up_tickets(study, cfg.max_trials)
     except BaseException:

@@ -134,9 +134,7 @@ def _death_reason(signum: int) -> str:
 
 
 def _finished(study: Any) -> int:
-    from optuna.trial import TrialState
-    return sum(t.state.is_finished() and t.state != TrialState.WAITING
-               for t in study.get_trials(deepcopy=False))
+    return sum(t.state.is_finished() for t in study.get_trials(deepcopy=False))
 
 
 def _ongoing_ids(p: Prepared) -> set[int] | None:
@@ -158,28 +156,22 @@ def drop_crashed_retries(oracle: Any, study: Any) -> list[str]:
     crashed (its record says ``crashed``): that trial ends FAILED here instead, so a
     configuration that kills its process costs one trial. Returns the dropped ids."""
     from keras_tuner.src.engine import trial as trial_module
-    from optuna.trial import TrialState
 
     queue = getattr(oracle, "_retry_queue", None)  # KerasTuner's; no public handle
     if not queue:
         return []
-    crashed = [t for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-               if t.user_attrs.get(schema.T_CRASHED)]
-    by_storage_id = {t._trial_id: t for t in crashed}
+    by_storage_id: dict[int, Any] = {}
     latest: dict[str, Any] = {}  # KerasTuner trial id -> its latest record
     for t in study.get_trials(deepcopy=False):
-        kt_id = t.user_attrs.get(schema.T_KT_ID)
-        if kt_id is not None:
+        by_storage_id[t._trial_id] = t
+        if (kt_id := t.user_attrs.get(schema.T_KT_ID)) is not None:
             latest[kt_id] = t
     optuna_ids = getattr(oracle, "_optuna_ids", None)  # the Optuna-backed oracle's map
     dropped = []
     for kt_id in list(queue):
-        if optuna_ids is not None:
-            record = by_storage_id.get(optuna_ids.get(kt_id))
-        else:
-            record = latest.get(kt_id)
-            record = record if record is not None and record.user_attrs.get(schema.T_CRASHED) else None
-        if record is None:
+        record = (by_storage_id.get(optuna_ids.get(kt_id)) if optuna_ids is not None
+                  else latest.get(kt_id))
+        if record is None or not record.user_attrs.get(schema.T_CRASHED):
             continue
         queue.remove(kt_id)
         trial = oracle.trials[kt_id]
