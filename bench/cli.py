@@ -7,7 +7,7 @@ import signal
 import sys
 from typing import NoReturn, Sequence
 
-from bench import quiet
+from bench import quiet, schema
 from bench.errors import INTERRUPTED, Reported, RunError, UserError
 
 DEFAULT_STORAGE = "sqlite:///studies.db"
@@ -63,6 +63,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampler", help="Optuna-backed searchers: tpe|random|cmaes|gp|qmc")
     p.add_argument("--pruner", help="Optuna-backed searchers: none|median|sha|hyperband")
     p.add_argument("--batch-size", type=int)
+    p.add_argument("--patience", type=_non_negative, metavar="N",
+                   help="EarlyStopping patience on val_loss (default: the preset's, 3; 0: none)")
     p.add_argument("--trials-per-process", type=_non_negative, metavar="N",
                    help="run trials in a child process replaced every N trials: flat memory, "
                         "and a trial whose process dies costs only that trial (default "
@@ -78,6 +80,7 @@ def _config(args: argparse.Namespace, searcher: str, seed: int):
         dataset=args.dataset, image_size=args.image_size, data_seed=args.data_seed,
         storage=args.storage, study=getattr(args, "study", None), logdir=args.logdir,
         sampler=args.sampler, pruner=args.pruner, batch_size=args.batch_size,
+        patience=args.patience, kind=getattr(args, "kind", None) or schema.KIND_SEARCH,
         verbose=args.verbose, worker=getattr(args, "worker", None),
         trials_per_process=args.trials_per_process,
         trial_process=getattr(args, "trial_process", None))
@@ -155,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="worker processes sharing the study (Optuna-backed searchers)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--trial-process", type=_trial_process, help=argparse.SUPPRESS)
+    p.add_argument("--kind", help=argparse.SUPPRESS)  # a record's trial processes
     _add_common(p)
     p.set_defaults(func=cmd_run)
 
@@ -223,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_cli(sub)
     from bench.overhead import add_cli as add_overhead_cli
     add_overhead_cli(sub)
+    from bench.record import add_cli as add_record_cli
+    add_record_cli(sub)
+    from bench.replay import add_cli as add_replay_cli
+    add_replay_cli(sub)
     return parser
 
 

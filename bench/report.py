@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from bench import schema, store
 from bench.errors import UserError
+from bench.stats import mean_ranks, pairwise, shared_keys, spearman, summarize
 
 KIND_MEMORY = schema.KIND_MEMORY
 KIND_SCALING = schema.KIND_SCALING
@@ -34,6 +35,10 @@ BACKEND_OPTUNA = schema.BACKEND_OPTUNA
 BACKEND_KT = schema.BACKEND_KERAS_TUNER
 RANDOM_SEARCHER = "random"          # KerasTuner RandomSearch: the reference searcher
 MIN_IMPORTANCE_TRIALS = 5
+BUDGET_SHARES = (25, 50, 100)      # percent of a run's budget: the statistics' rows
+RANK_GRID = tuple(range(1, 101))   # percent of the budget: x of the mean-rank plot
+MIN_TEST_SEEDS = 5                 # distinct seeds every searcher needs for tests on real runs
+ALPHA = 0.05
 DASH = "—"
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
@@ -51,6 +56,7 @@ class Run:
     trials: list[FrozenTrial]
     retrain: dict | None
     used: int = 0      # epochs trained, RUNNING trials included: store.epochs_used, as the run says
+    preset: str | None = None
 
 
 @dataclass
@@ -62,6 +68,9 @@ class DatasetStudies:
     empty: dict[str, list[str]] = field(default_factory=dict)
     baselines: list[tuple[Any, dict]] = field(default_factory=list)  # (seed, retrain)
     extra: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)  # kind -> (name, bench)
+    # replayed searches (bench replay), kept apart from the real runs: preset -> searcher -> runs
+    replays: dict[str, dict[str, list[Run]]] = field(default_factory=dict)
+    replay_empty: dict[str, list[str]] = field(default_factory=dict)  # preset -> study names
 
 
 def _backend(bench: dict) -> str:
@@ -83,34 +92,50 @@ def _ordered(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
                                        t.datetime_complete or datetime.min, t.number))
 
 
+def _load_run(rdb: optuna.storages.BaseStorage, name: str, bench: dict,
+              retrain: Any) -> Run | None:
+    """One search (or replay) study as a Run; None when no trial of it finished."""
+    # the storage directly, not load_study: no sampler to build per study (500 replays)
+    everything = rdb.get_all_trials(rdb.get_study_id_from_name(name), deepcopy=False)
+    trials = _ordered(everything)
+    if not trials:  # e.g. a run that died before its first trial ended: not a seed
+        return None
+    budget = bench.get("budget_epochs")
+    return Run(name=name, searcher=str(bench.get("searcher", "?")), seed=bench.get("seed"),
+               backend=_backend(bench),
+               budget_epochs=float(budget) if budget is not None else None, trials=trials,
+               retrain=retrain if isinstance(retrain, dict) else None,
+               used=store.epochs_used(everything),
+               preset=str(bench["preset"]) if bench.get("preset") is not None else None)
+
+
 def collect(storage: str) -> dict[str, DatasetStudies]:
     """Group the store's benchmark studies by data set (studies without ``bench`` are skipped)."""
     # Only reads: a write-protected store is fine, a missing one is an error (not a new file).
     rdb = store.open_storage(storage, must_exist=True, read_only=True)
     data: dict[str, DatasetStudies] = {}
-    for summary in sorted(optuna.get_all_study_summaries(rdb, include_best_trial=False),
-                          key=lambda s: s.study_name):
+    # get_all_studies, not get_all_study_summaries: the summaries read every trial of every
+    # study (to count them), and the runs' trials would then be read a second time
+    for summary in sorted(rdb.get_all_studies(), key=lambda s: s.study_name):
         bench = summary.user_attrs.get(schema.STUDY_BENCH)
         if not isinstance(bench, dict) or "kind" not in bench:
             continue
         group = data.setdefault(str(bench.get("dataset", "unknown")), DatasetStudies())
         kind = bench["kind"]
         retrain = summary.user_attrs.get(schema.STUDY_RETRAIN)
-        if kind == schema.KIND_SEARCH:
-            study = optuna.load_study(study_name=summary.study_name, storage=rdb)
+        if kind in (schema.KIND_SEARCH, schema.KIND_REPLAY):
+            run = _load_run(rdb, summary.study_name, bench, retrain)
             searcher = str(bench.get("searcher", "?"))
-            everything = study.get_trials(deepcopy=False)
-            trials = _ordered(everything)
-            if not trials:  # e.g. a run that died before its first trial ended: not a seed
+            preset = str(bench.get("preset"))
+            if kind == schema.KIND_REPLAY:
+                if run is None:
+                    group.replay_empty.setdefault(preset, []).append(summary.study_name)
+                else:
+                    group.replays.setdefault(preset, {}).setdefault(searcher, []).append(run)
+            elif run is None:
                 group.empty.setdefault(searcher, []).append(summary.study_name)
-                continue
-            budget = bench.get("budget_epochs")
-            group.runs.setdefault(searcher, []).append(Run(
-                name=summary.study_name, searcher=searcher, seed=bench.get("seed"),
-                backend=_backend(bench),
-                budget_epochs=float(budget) if budget is not None else None, trials=trials,
-                retrain=retrain if isinstance(retrain, dict) else None,
-                used=store.epochs_used(everything)))
+            else:
+                group.runs.setdefault(searcher, []).append(run)
         elif kind == schema.KIND_BASELINE:
             if isinstance(retrain, dict):
                 group.baselines.append((bench.get("seed"), retrain))
@@ -119,10 +144,14 @@ def collect(storage: str) -> dict[str, DatasetStudies]:
     if not data:
         raise UserError(f"no benchmark studies in {store.display_url(storage)}")
     for group in data.values():
-        group.runs = {s: sorted(r, key=lambda run: _seed_key(run.seed))
-                      for s, r in sorted(group.runs.items())}
+        group.runs = _by_seed(group.runs)
+        group.replays = {p: _by_seed(runs) for p, runs in sorted(group.replays.items())}
         group.baselines.sort(key=lambda b: _seed_key(b[0]))
     return data
+
+
+def _by_seed(runs: dict[str, list[Run]]) -> dict[str, list[Run]]:
+    return {s: sorted(r, key=lambda run: _seed_key(run.seed)) for s, r in sorted(runs.items())}
 
 
 # ----------------------------------------------------------------------------- compute
@@ -256,6 +285,47 @@ def importances(trials: Sequence[FrozenTrial]) -> tuple[dict[str, float] | None,
     ranked = sorted(result.items(), key=lambda kv: (-round(kv[1], 6), kv[0]))
     return dict(ranked), (f"fANOVA (seed 0) over {len(done)} pooled COMPLETE trials "
                           f"of all searchers and seeds.")
+
+
+# ----------------------------------------------------------------------------- over seeds
+def best_within(run: Run, percents: Sequence[int]) -> np.ndarray:
+    """Best COMPLETE val_loss among the trials whose cumulative epochs (completion order)
+    fit in each share of the run's budget (its epochs used when it records no budget);
+    inf where none has finished yet. Shares of each run's own budget keep runs with
+    different budgets comparable."""
+    budget = run.budget_epochs if run.budget_epochs else float(run.used)
+    return _steps(anytime(run.trials), budget * np.asarray(percents, dtype=float) / 100)
+
+
+def _run_keys(runs: Sequence[Run]) -> list[tuple[str, int]]:
+    """Runs pair up across searchers by seed, and by their order where a seed has several."""
+    seen: dict[str, int] = {}
+    keys = []
+    for run in runs:
+        seed = _json(run.seed)
+        keys.append((seed, seen.get(seed, 0)))
+        seen[seed] = keys[-1][1] + 1
+    return keys
+
+
+BudgetTable = dict[str, dict[tuple[str, int], np.ndarray]]
+
+
+def budget_table(runs: dict[str, list[Run]], percents: Sequence[int]) -> BudgetTable:
+    """searcher -> run (seed key) -> best val_loss at each of ``percents`` of the budget."""
+    return {s: dict(zip(_run_keys(rs), (best_within(r, percents) for r in rs)))
+            for s, rs in runs.items()}
+
+
+def _column(table: BudgetTable, i: int) -> dict[str, dict[Any, float]]:
+    return {s: {k: float(v[i]) for k, v in per_run.items()} for s, per_run in table.items()}
+
+
+def _mean_ranks(column: dict[str, dict[Any, float]]) -> dict[str, float] | None:
+    try:
+        return mean_ranks(column)
+    except ValueError:  # the searchers share no seed
+        return None
 
 
 # ----------------------------------------------------------------------------- render
@@ -456,6 +526,202 @@ def render_targets(stats: dict[str, SearcherStats], target: float | None,
     return ["### Targets", ""] + _table(("target", "status", "figures"), rows)
 
 
+# ----------------------------------------------------------------------------- statistics
+def _interval(ci: tuple[float, float] | None) -> str:
+    return f"[{_f(ci[0])}–{_f(ci[1])}]" if ci else "[no interval: 1 run]"
+
+
+def _distinct_seeds(runs: Sequence[Run]) -> int:
+    return len({_json(r.seed) for r in runs})
+
+
+def render_statistics(runs: dict[str, list[Run]], png: Path, out_dir: Path,
+                      title: str) -> list[str]:
+    """Median and IQM with bootstrap intervals at 25/50/100% of the budget, mean ranks over
+    the budget (plotted to ``png``), and one-sided tests of each Optuna-backed searcher
+    against each KerasTuner one: what "better" means with spread over seeds."""
+    percents = sorted(set(BUDGET_SHARES) | set(RANK_GRID))
+    table = budget_table(runs, percents)
+    ranks = {p: _mean_ranks(_column(table, i)) for i, p in enumerate(percents)}
+    shared = len(shared_keys(_column(table, 0)))
+    lines = [
+        "Best val_loss of each run within 25%, 50% and 100% of its budget (`budget_epochs`): "
+        "the best COMPLETE trial among those whose cumulative `epochs_trained`, in completion "
+        "order, fit in that share. A run with none yet counts as inf (worse than any value, "
+        "shown as \"not reached\") and stays in the sample; `no result yet` counts them. "
+        "Median and interquartile mean (IQM: `scipy.stats.trim_mean`, 25% cut off each end) "
+        "over runs, each with a 95% percentile-bootstrap interval (`scipy.stats.bootstrap`, "
+        "9999 resamples, seed 0). Mean rank: each seed ranks the searchers (1 = lowest "
+        f"val_loss, ties averaged), averaged over the {shared} seeds all searchers share.", ""]
+    rows = []
+    for p in BUDGET_SHARES:
+        i = percents.index(p)
+        for searcher, per_run in table.items():
+            summary = summarize([float(v[i]) for v in per_run.values()])
+            rank = (ranks[p] or {}).get(searcher)
+            rows.append((f"{p}%", searcher, runs[searcher][0].backend,
+                         _seeds_text([r.seed for r in runs[searcher]], unit=False),
+                         summary.n_inf, f"{_f(summary.median)} {_interval(summary.median_ci)}",
+                         f"{_f(summary.iqm)} {_interval(summary.iqm_ci)}", _f(rank, 2)))
+    lines += _table(("budget", "searcher", "backend", "seeds", "no result yet",
+                     "median best val_loss [95% CI]", "IQM [95% CI]", "mean rank"), rows)
+    if any(ranks.values()):
+        plot_ranks(ranks, png, title)
+        lines += [f"![{title}]({_link(png, out_dir)})", "",
+                  "Mean rank over the shared seeds at each percent of the budget (1 = lowest "
+                  "val_loss, at the top).", ""]
+    else:
+        lines += ["No mean ranks: the searchers share no seed.", ""]
+    return lines + render_tests(table, percents, runs)
+
+
+def render_tests(table: BudgetTable, percents: Sequence[int],
+                 runs: dict[str, list[Run]]) -> list[str]:
+    """Verdict lines: each Optuna-backed searcher against each KerasTuner searcher."""
+    challengers = [s for s, rs in runs.items() if rs[0].backend == BACKEND_OPTUNA]
+    opponents = [s for s, rs in runs.items() if rs[0].backend == BACKEND_KT]
+    if not challengers or not opponents:
+        return ["No tests: they need an Optuna-backed and a KerasTuner searcher.", ""]
+    lines = [f"**Tests.** One-sided Mann-Whitney U (`scipy.stats.mannwhitneyu`) in both "
+             f"directions for each Optuna-backed searcher against each KerasTuner searcher, on "
+             f"the best val_loss per run; p-values Holm-Bonferroni adjusted over all tests at "
+             f"the same share of the budget; significant at adjusted p < {ALPHA}.", ""]
+    for p in BUDGET_SHARES:
+        column = _column(table, percents.index(p))
+        verdicts = pairwise({s: list(v.values()) for s, v in column.items()},
+                                  challengers, opponents, alpha=ALPHA, label=f"{p}% budget")
+        lines += [f"- {v.line()}" for v in verdicts]
+    return lines + [""]
+
+
+def render_real_statistics(dataset: str, runs: dict[str, list[Run]], out_dir: Path,
+                           plots_dir: Path) -> list[str]:
+    """The statistics section for the real runs, once every searcher has enough seeds."""
+    lines = ["### Statistics over seeds", ""]
+    fewest = min(runs, key=lambda s: (_distinct_seeds(runs[s]), s))
+    if _distinct_seeds(runs[fewest]) < MIN_TEST_SEEDS:
+        return lines + [f"Too few seeds for a test: every searcher needs at least "
+                        f"{MIN_TEST_SEEDS}, `{fewest}` has {_distinct_seeds(runs[fewest])}.", ""]
+    return lines + render_statistics(runs, plots_dir / f"{_slug(dataset)}_ranks.png", out_dir,
+                                     f"{dataset}: mean rank over the budget")
+
+
+def _value(x: Any) -> str:
+    """A surrogate figure as recorded: numbers to 4 significant digits."""
+    if x is None:
+        return DASH
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return str(x) if isinstance(x, (str, int)) else _json(x)
+
+
+def render_surrogate(surrogate: Any) -> list[str]:
+    """The surrogate's fidelity figures, whichever keys the replay recorded."""
+    if not isinstance(surrogate, dict) or not surrogate:
+        return ["No surrogate fidelity figures recorded.", ""]
+    lines = ["Surrogate fidelity, as the replay measured it:", ""]
+    scalars = sorted((k, v) for k, v in surrogate.items() if not isinstance(v, dict))
+    if scalars:
+        lines += _table(("measure", "value"), [(k, _value(v)) for k, v in scalars])
+    for key, sub in sorted((k, v) for k, v in surrogate.items() if isinstance(v, dict)):
+        if sub and all(isinstance(x, dict) for x in sub.values()):
+            columns = sorted({c for x in sub.values() for c in x})
+            rows = [(name, *(_value(x.get(c)) for c in columns)) for name, x in sorted(sub.items())]
+            lines += [f"`{key}`:", ""] + _table((key, *columns), rows)
+        else:
+            lines += [f"`{key}`:", ""] + _table(("measure", "value"),
+                                                [(k, _value(v)) for k, v in sorted(sub.items())])
+    return lines
+
+
+def render_replay_summary(found: tuple[str, dict] | None) -> list[str]:
+    """How the replay was produced (its summary study) and how faithful its surrogate is."""
+    if found is None:
+        return ["No replay summary study for this preset.", ""]
+    name, b = found
+    return [f"Study `{name}`:", ""] + _command(b) + [
+        f"- wall time of the whole replay: {_f(b.get('wall_seconds'), 1)} s",
+        f"- machine: {_json(b.get('machine'))}",
+        f"- searchers: {_json(b.get('searchers'))}; seeds: {_json(b.get('seeds'))}; learning "
+        f"curves recorded in study `{b.get('record_study', DASH)}`", ""] + render_surrogate(
+        b.get("surrogate"))
+
+
+def render_replay_vs_real(real: dict[str, list[Run]], replay: dict[str, list[Run]],
+                          preset: str) -> list[str]:
+    """Does the replay reproduce the real runs of the same preset? Per searcher, and in the
+    order of the searchers (Spearman over their medians)."""
+    real = {s: kept for s, rs in real.items() if (kept := [r for r in rs if r.preset == preset])}
+    if not real:
+        return []
+    lines = [f"#### Replay vs real runs (preset `{preset}`)", "",
+             "Best val_loss within 100% of the budget, as above; the replay range is its 5th "
+             "to 95th percentile over runs (inverted CDF: values of actual runs); `inside` "
+             "counts the real runs within it.", ""]
+    rows, medians = [], {}
+    for s in sorted(set(real) | set(replay)):
+        real_best = [float(best_within(r, [100])[0]) for r in real.get(s, [])]
+        replay_best = [float(best_within(r, [100])[0]) for r in replay.get(s, [])]
+        span, inside = DASH, DASH
+        if replay_best:
+            lo, hi = (float(q) for q in np.quantile(replay_best, [0.05, 0.95],
+                                                    method="inverted_cdf"))
+            span = f"{_f(lo)}–{_f(hi)}"
+            if real_best:
+                inside = f"{sum(lo <= x <= hi for x in real_best)}/{len(real_best)}"
+        if real_best and replay_best:
+            medians[s] = (float(np.median(real_best)), float(np.median(replay_best)))
+        rows.append((s, len(real_best), _f(median(real_best)), len(replay_best),
+                     _f(median(replay_best)), span, inside))
+    lines += _table(("searcher", "real runs", "real median best", "replay runs",
+                     "replay median best", "replay 5–95%", "inside"), rows)
+    return lines + [_agreement(medians), ""]
+
+
+def _agreement(medians: dict[str, tuple[float, float]]) -> str:
+    """One sentence: do real runs and replay order the searchers alike?"""
+    result = spearman([m[0] for m in medians.values()], [m[1] for m in medians.values()])
+    if result.rho is None:
+        return (f"No rank correlation: {result.n} searcher(s) in both, or one side's medians "
+                "all equal.")
+    text = (f"Spearman rank correlation between the searchers' real and replay medians "
+            f"(`scipy.stats.spearmanr`, {result.n} searchers): rho = {result.rho:.2f}"
+            + (f", p = {result.p:.2g}" if result.p is not None else ", no p-value for 2") + ". ")
+    if result.rho > 0.999:
+        text += "The replay orders the searchers exactly as the real runs do"
+    elif result.rho >= 0.5:
+        text += "The replay broadly agrees with the real runs on the order of the searchers"
+    else:
+        text += "The replay does not reproduce the real runs' order of the searchers"
+    if result.p is None or result.p >= ALPHA:
+        text += f" (with {result.n} searchers this is no significant evidence either way)"
+    return text + "."
+
+
+def render_replays(dataset: str, group: DatasetStudies, out_dir: Path,
+                   plots_dir: Path) -> list[str]:
+    """One section per replayed preset; replays never enter the real runs' tables."""
+    summaries = {str(b.get("preset")): (name, b)
+                 for name, b in group.extra.get(schema.KIND_REPLAY_SUMMARY, [])}
+    lines: list[str] = []
+    for preset in sorted(set(group.replays) | set(summaries) | set(group.replay_empty)):
+        runs = group.replays.get(preset, {})
+        lines += [f"### Replay, preset `{preset}`", "",
+                  "Searches replayed on a surrogate of recorded learning curves (`bench "
+                  "replay`): simulated runs, kept apart from the real runs above.", ""]
+        lines += render_replay_summary(summaries.get(preset))
+        lines += _left_out({preset: group.replay_empty.get(preset, [])})
+        if not runs:
+            lines += ["No replay studies with a finished trial for this preset.", ""]
+            continue
+        lines += [f"#### Statistics over replayed seeds (preset `{preset}`)", ""]
+        png = plots_dir / f"{_slug(dataset)}_replay_{_slug(preset)}_ranks.png"
+        lines += render_statistics(runs, png, out_dir,
+                                   f"{dataset}, replay {preset}: mean rank over the budget")
+        lines += render_replay_vs_real(group.runs, runs, preset)
+    return lines
+
+
 def _command(bench: dict) -> list[str]:
     return ["```", str(bench.get("command", "(not recorded)")), "```", ""]
 
@@ -547,6 +813,28 @@ def plot_anytime(runs: dict[str, list[Run]], target: float | None, path: Path,
         ax.set_ylabel(f"best {schema.OBJECTIVE} so far")
         ax.set_title(title)
         ax.legend(loc="upper right", fontsize="small")
+        ax.grid(True, alpha=0.3)
+        fig.tight_layout()
+        _save(fig, path)
+
+
+def plot_ranks(ranks: dict[int, dict[str, float] | None], path: Path, title: str) -> None:
+    """Mean rank per searcher against the share of the budget spent."""
+    xs = [p for p, r in ranks.items() if r]
+    searchers = list(next(r for r in ranks.values() if r))
+    with matplotlib.style.context("default"):
+        fig = _figure()
+        ax = fig.add_subplot()
+        colors = matplotlib.colormaps["tab10"]
+        for i, searcher in enumerate(searchers):
+            ax.plot([x / 100 for x in xs], [cast(dict, ranks[x])[searcher] for x in xs],
+                    color=colors(i % 10), label=searcher)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(len(searchers) + 0.1, 0.9)   # rank 1 (lowest val_loss) at the top
+        ax.set_xlabel("share of the budget (epochs)")
+        ax.set_ylabel("mean rank over seeds")
+        ax.set_title(title)
+        ax.legend(loc="best", fontsize="small")
         ax.grid(True, alpha=0.3)
         fig.tight_layout()
         _save(fig, path)
@@ -698,6 +986,7 @@ def render_dataset(dataset: str, group: DatasetStudies, out_dir: Path,
                   "Best-so-far val_loss against cumulative epochs: median over runs, band "
                   "min–max over runs, each run's step curve evaluated on the union of all "
                   "runs' epoch counts.", ""]
+        lines += render_real_statistics(dataset, group.runs, out_dir, plots_dir)
     else:
         lines += ["No search studies with a finished trial for this data set.", ""]
         lines += _left_out(group.empty)
@@ -714,6 +1003,7 @@ def render_dataset(dataset: str, group: DatasetStudies, out_dir: Path,
                             [(k, _f(v, 3)) for k, v in values.items()])
             lines += [f"![hyperparameter importances on {dataset}]({_link(png, out_dir)})", ""]
     lines += render_targets(stats, target, group)
+    lines += render_replays(dataset, group, out_dir, plots_dir)
     lines += render_provenance(group)
     memory_png = plots_dir / f"{_slug(dataset)}_memory.png"
     if plot_memory(group, memory_png, f"{dataset}: resident memory per trial"):

@@ -45,6 +45,8 @@ class RunConfig:
     sampler: str | None = None
     pruner: str | None = None
     batch_size: int | None = None
+    patience: int | None = None            # EarlyStopping patience; None: the preset's, 0: none
+    kind: str = schema.KIND_SEARCH         # bench["kind"] of the study (bench record: "record")
     verbose: bool = False
     worker: str | None = None              # set in worker processes of a --workers run
     trials_per_process: int | None = None  # replace the trial process after N (0: no child)
@@ -60,10 +62,13 @@ class RunConfig:
             epochs_per_trial=(self.epochs_per_trial if self.epochs_per_trial is not None
                               else preset.epochs_per_trial),
             batch_size=self.batch_size if self.batch_size is not None else preset.batch_size,
+            patience=self.patience if self.patience is not None else preset.patience,
             image_size=self.image_size or (preset.image_size if self.dataset == "toon" else None),
         )
-        if cfg.trials_per_process is not None and cfg.trials_per_process < 0:
-            raise UserError(f"--trials-per-process must be >= 0 (got {cfg.trials_per_process})")
+        for name in ("trials_per_process", "patience"):
+            value = getattr(cfg, name)
+            if value is not None and value < 0:
+                raise UserError(f"--{name.replace('_', '-')} must be >= 0 (got {value})")
         for name in ("budget_epochs", "epochs_per_trial", "batch_size", "max_trials"):
             value = getattr(cfg, name)
             if value is not None and value <= 0:
@@ -125,13 +130,14 @@ def bench_attrs(cfg: RunConfig, label: str, backend: str, data: Any) -> dict[str
     from models.space import space_config
     info = data.describe()
     return {
-        "kind": schema.KIND_SEARCH, "searcher": label, "backend": backend, "seed": cfg.seed,
+        "kind": cfg.kind, "searcher": label, "backend": backend, "seed": cfg.seed,
         "dataset": data.name, "fingerprint": info.get("fingerprint"), "dataset_info": info,
         "budget_epochs": cfg.budget_epochs, "max_trials": cfg.max_trials,
         "epochs_per_trial": cfg.epochs_per_trial, "batch_size": cfg.batch_size,
         "objective": schema.OBJECTIVE, "direction": schema.DIRECTION, "space": space_config(),
         "versions": versions(), "preset": cfg.preset, "data_seed": cfg.data_seed,
         "image_size": list(data.input_shape[:2]), "sampler": cfg.sampler, "pruner": cfg.pruner,
+        "patience": cfg.patience,
     }
 
 
@@ -207,6 +213,7 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
     Holds the study's run lock (see ``bench.runlock``) until the caller releases
     ``Prepared.lock``; ``shared_lock`` is for a ``--workers`` launch, which other
     launches of the study may join. Worker processes take no lock of their own."""
+    from optuna.trial import TrialState
     cfg = cfg.resolved()
     searcher = get_searcher(cfg.searcher)
     if (cfg.sampler or cfg.pruner) and searcher.backend != "optuna":
@@ -234,10 +241,13 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
     try:
         study = store.open_study(storage, name, bench_attrs(cfg, label, searcher.backend, data),
                                  sampler=sampler, pruner=pruner)
-        if searcher.backend == "optuna" and study.trials:
+        started = sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
+        if searcher.backend == "optuna" and started:
             # A resumed study: a sampler seeded as before would replay its first proposals.
+            # Offset by the trials begun so far, not by all trials: WAITING tickets are there
+            # from the start, and a replaced trial process would otherwise reuse one offset.
             study.sampler, _ = searcher.study_components(
-                replace(settings, seed=derived_seed(settings.seed, len(study.trials))))
+                replace(settings, seed=derived_seed(settings.seed, started)))
         project = run_dir / "kt" / (f"worker-{cfg.worker}" if cfg.worker else "main")
         if searcher.backend != "optuna" and study.trials and not (project / "oracle.json").exists():
             raise UserError(f"study {name!r} already has {len(study.trials)} trials but its "
@@ -345,9 +355,9 @@ def _search(p: Prepared, printer: Callable[[str], None] | None) -> RunSummary:
     drop_crashed_retries(tuner.oracle, study)
     callbacks = [keras.callbacks.TerminateOnNaN()]
     preset = get_preset(cfg.preset)
-    if preset.patience:
+    if cfg.patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=schema.OBJECTIVE,
-                                                       patience=preset.patience))
+                                                       patience=cfg.patience))
     # Everything alive now (TensorFlow, the data, the tuner) lives as long as the run:
     # moved out of the collector's way, each trial's collections no longer walk it. The
     # same for every searcher, so comparisons stay fair.

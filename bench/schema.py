@@ -28,6 +28,9 @@ KIND_MEMORY = "memory"
 KIND_OVERHEAD = "overhead"
 KIND_SCALING = "scaling"
 KIND_CALIBRATION = "calibration"
+KIND_RECORD = "record"                  # learning curves of uniform configurations (bench record)
+KIND_REPLAY = "replay"                  # a search replayed on the surrogate (bench replay)
+KIND_REPLAY_SUMMARY = "replay-summary"  # one replay command: surrogate fidelity, speed
 
 # trial user attr keys
 T_SEARCHER = "searcher"
@@ -44,6 +47,9 @@ T_INTERRUPTED = "interrupted"  # True: FAIL because its process ended mid-trial
 T_BUDGET_CUT = "budget_cut"      # True: stopped early because the run's budget was spent
 T_CRASHED = "crashed"            # why the process running it died (a signal): FAIL, not retried
 T_PROCESS = "process"            # {"pid", "rss_mb"} of the process that ran it, at its end
+T_CURVE = "curve"                # per-epoch lists: val_loss, val_accuracy, loss, accuracy, seconds
+T_TRAIN_SEED = "train_seed"      # the seed its weights and shuffling started from
+T_REPEAT_OF = "repeat_of"        # bench record: the trial number whose configuration this re-trains
 
 
 MAX_STUDY_NAME = 100  # it names a folder too (runs/<study>/...), and a database row

@@ -250,6 +250,9 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, bench_attrs: Map
             raise UserError(f"study {name!r} exists in the store but was not made by this "
                             "benchmark; choose another --study")
         diffs = [k for k in COMPARABLE_KEYS if _canon(old.get(k)) != _canon(bench_attrs.get(k))]
+        # Studies from before the key ran with every preset's patience, 3.
+        if _canon(old.get("patience", 3)) != _canon(bench_attrs.get("patience", 3)):
+            diffs.append("patience (early stopping)")
         if summary.direction.name.lower() != bench_attrs["direction"]:
             diffs.append("direction")
         if diffs:

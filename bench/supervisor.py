@@ -56,7 +56,8 @@ def config_argv(cfg: RunConfig) -> list[str]:
         "--image-size": "x".join(map(str, cfg.image_size)) if cfg.image_size else None,
         "--data-seed": cfg.data_seed, "--storage": cfg.storage, "--study": cfg.study,
         "--logdir": cfg.logdir, "--sampler": cfg.sampler, "--pruner": cfg.pruner,
-        "--batch-size": cfg.batch_size, "--worker": cfg.worker,
+        "--batch-size": cfg.batch_size, "--worker": cfg.worker, "--patience": cfg.patience,
+        "--kind": cfg.kind if cfg.kind != schema.KIND_SEARCH else None,
     }
     argv = [item for flag, value in flags.items() if value is not None
             for item in (flag, str(value))]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, TypeAlias
 
@@ -40,6 +41,8 @@ class _Running:
     record_id: int | None = None   # the trial's live record in the store (KerasTuner's searchers)
     intermediate: dict[int, float] = field(default_factory=dict)
     logs: dict[int, dict[str, float]] = field(default_factory=dict)
+    epoch_seconds: dict[int, float] = field(default_factory=dict)  # fit seconds per epoch
+    epoch_seconds_open: float = 0.0
 
 
 @dataclass
@@ -110,6 +113,13 @@ class TrialTracker:
     def before_create(self) -> None:
         self._pending_start = time.perf_counter()
 
+    def training_seed(self, trial_id: str) -> int:
+        """The seed a trial's weights and shuffling start from: the run's seed and the
+        trial's id, not the trial's place in its process, so a trial trains the same in a
+        replaced trial process, and two trainings of one configuration (``bench record``'s
+        repeats) differ."""
+        return (self.seed * 1_000_003 + zlib.crc32(str(trial_id).encode())) % 2**32
+
     def begin(self, trial: keras_tuner.engine.trial.Trial) -> None:
         start = self._pending_start or time.perf_counter()
         run = self._running[trial.trial_id] = _Running(started=start)
@@ -125,7 +135,8 @@ class TrialTracker:
         """The epoch's training and validation are done: what follows (a report to the
         study, a mirrored record, TensorBoard) is the tuner's overhead, for every searcher."""
         run = self._running[trial_id]
-        run.fit_seconds += time.perf_counter() - run.epoch_started
+        run.epoch_seconds_open = time.perf_counter() - run.epoch_started
+        run.fit_seconds += run.epoch_seconds_open
 
     def epoch_end(self, trial: keras_tuner.engine.trial.Trial, model: Any, epoch: int,
                   logs: dict[str, float]) -> bool:
@@ -136,6 +147,7 @@ class TrialTracker:
             run.n_params = int(model.count_params())
         logs = {k: float(v) for k, v in (logs or {}).items()}
         run.logs[epoch + 1] = logs
+        run.epoch_seconds[epoch + 1] = run.epoch_seconds_open
         if self.objective in logs:
             run.intermediate[epoch + 1] = logs[self.objective]
             value = logs[self.objective]
@@ -162,9 +174,12 @@ class TrialTracker:
             schema.T_WALL: round(time.perf_counter() - run.started, 4),
             schema.T_FIT: round(run.fit_seconds, 4), schema.T_PARAMS: run.n_params,
             schema.T_KT_ID: trial.trial_id, schema.T_PROCESS: _process(),
+            schema.T_TRAIN_SEED: self.training_seed(trial.trial_id),
         }
         if best_epoch is not None and "val_accuracy" in run.logs[best_epoch]:
             attrs[schema.T_VAL_ACC] = run.logs[best_epoch]["val_accuracy"]
+        if run.logs:
+            attrs[schema.T_CURVE] = _curve(run)
         if self.worker:
             attrs["worker"] = self.worker
         if run.budget_cut:
@@ -246,6 +261,27 @@ class TrialTracker:
                 + " ".join(f"{k}={_fmt(v)}" for k, v in params.items()))
 
 
+_CURVE_KEYS = ("val_loss", "val_accuracy", "loss", "accuracy")
+
+
+def _curve(run: _Running) -> dict[str, list[float | None]]:
+    """Every epoch's metrics and fit seconds, as lists over ``epochs`` (absolute epoch
+    numbers: a Hyperband continuation starts after its initial epoch). What ``bench record``
+    keeps and the replay surrogate learns from; about 1 kB per trial."""
+    epochs = sorted(run.logs)
+    curve: dict[str, list[Any]] = {"epochs": epochs}
+    for key in _CURVE_KEYS:
+        if any(key in run.logs[e] for e in epochs):
+            curve[key] = [_finite(run.logs[e].get(key)) for e in epochs]
+    curve["seconds"] = [round(run.epoch_seconds.get(e, 0.0), 4) for e in epochs]
+    return curve
+
+
+def _finite(value: float | None) -> float | None:
+    """As reported (a replay of the run must see the very values its searcher saw)."""
+    return value if value is not None and math.isfinite(value) else None
+
+
 def _process() -> dict[str, Any]:
     """Which process ran the trial and its resident memory then (``bench memory``)."""
     import psutil
@@ -292,6 +328,8 @@ class TrackingMixin(_TunerHooks):
 
     def on_trial_begin(self, trial) -> None:
         super().on_trial_begin(trial)
+        import keras
+        keras.utils.set_random_seed(self.tracker.training_seed(trial.trial_id))
         self.tracker.begin(trial)
 
     def on_epoch_begin(self, trial, model, epoch, logs=None) -> None:

@@ -95,6 +95,9 @@ def test_optuna_backed_replaced_process_counts_once(workdir: Path, storage_url: 
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 5  # tickets: exactly 5
     assert len({t.user_attrs[schema.T_PROCESS]["pid"] for t in trials}) == 3
     assert sorted(t.user_attrs[schema.T_KT_ID] for t in trials) == [f"{i:01d}" for i in range(5)]
+    # Each new process reseeds the sampler by the trials begun, not by the tickets waiting:
+    # the random start-up trials of one process are not proposed again by the next.
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 5
     assert "trials: 5 complete" in out
 
 

@@ -1,0 +1,404 @@
+"""``python -m bench replay``: every searcher's own decisions, against recorded curves.
+
+Real runs on 2 cores give a handful of seeds per searcher; a comparison needs tens. As in
+syne-tune's simulator backend, training is replaced by the learning-curve surrogate fitted
+on a ``bench record`` study (``bench.surrogate``) and everything else runs as in a real
+run, so 5 searchers x 100 seeds take minutes:
+
+* decisions: the searcher's own oracle, built by its own ``Tuner`` class from the registry
+  (KerasTuner's RandomSearch / Hyperband / BayesianOptimization oracles; for the
+  Optuna-backed searchers ``OptunaOracle`` over a study with the searcher's own sampler and
+  pruner), driven through KerasTuner's oracle API exactly as ``BaseTuner.search`` and
+  ``Tuner.run_trial`` drive it: ``create_trial``, per-epoch ``OptunaOracle.report`` (what
+  ``OptunaSearch.on_epoch_end`` calls), ``update_trial`` with the best epoch of the fit's
+  history (``tuner_utils.convert_to_metrics_dict``), ``end_trial``;
+* budget rules of ``bench.tracking``: the run stops starting trials once its epochs are
+  spent, the trial that spends them stops after that epoch (``budget_cut``), pruned trials
+  count the epochs they ran, a Hyperband continuation trains epochs
+  ``tuner/initial_epoch..tuner/epochs`` and counts only those, from the parent's best epoch
+  (KerasTuner loads the parent's best checkpoint);
+* Keras's ``EarlyStopping(monitor="val_loss", patience=P)`` rule (reset at every fit).
+
+A simulated clock (the surrogate's epoch seconds plus the record's median per-trial
+overhead) times every trial. Each replayed run is stored as a study of kind ``replay`` with
+the trial attrs of a real run, so ``bench report`` and the dashboard read it like any other.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from bench import schema, store
+from bench.errors import UserError
+
+# Replayed trials get completion times on this simulated calendar (the report orders by it).
+CLOCK_ORIGIN = datetime.datetime(2000, 1, 1)
+
+
+@dataclass(frozen=True)
+class ReplaySpec:
+    """One replayed run."""
+
+    searcher: str
+    seed: int
+    budget_epochs: int
+    epochs_per_trial: int
+    patience: int
+    dataset: str
+    preset: str
+    sampler: str | None = None      # Optuna-backed searchers: as --sampler / --pruner
+    pruner: str | None = None
+
+
+@dataclass
+class ReplayedTrial:
+    """What a replayed trial leaves: enough to write it as a real run's trial."""
+
+    number: int
+    state: str                       # "COMPLETE" | "PRUNED"
+    value: float | None
+    params: dict[str, Any]
+    distributions: dict[str, Any]
+    intermediate: dict[int, float]
+    attrs: dict[str, Any]
+    started: float                   # simulated seconds since the run began
+    finished: float
+
+
+@dataclass
+class ReplayedRun:
+    spec: ReplaySpec
+    label: str
+    backend: str
+    trials: list[ReplayedTrial] = field(default_factory=list)
+    epochs_used: int = 0
+    seconds: float = 0.0             # real seconds the replay took
+
+    @property
+    def best(self) -> float | None:
+        values = [t.value for t in self.trials if t.state == "COMPLETE" and t.value is not None]
+        return min(values) if values else None
+
+
+def _declare_space(hp: Any) -> None:
+    """The replay's hypermodel: declares the space as ``build_model`` does (same order, so
+    the oracle's space is the real run's), builds nothing."""
+    from models.space import SEARCH_SPACE
+    for p in SEARCH_SPACE:
+        p.declare(hp)
+
+
+def replay_run(spec: ReplaySpec, surrogate: Any, workdir: Path) -> ReplayedRun:
+    """Replay one search: the searcher decides, the surrogate trains."""
+    import optuna
+    from keras_tuner.src.engine import trial as trial_module
+
+    from searchers.base import SearchSettings
+    from searchers.optuna_space import active_params
+    from searchers.registry import get_searcher
+
+    started_at = time.perf_counter()
+    searcher = get_searcher(spec.searcher)
+    settings = SearchSettings(seed=spec.seed, epochs_per_trial=spec.epochs_per_trial,
+                              sampler=spec.sampler, pruner=spec.pruner)
+    label = searcher.label(settings)
+    study = None
+    if searcher.backend == "optuna":  # as bench.store.open_study makes it, in memory
+        sampler, pruner = searcher.study_components(settings)
+        study = optuna.create_study(direction=schema.DIRECTION, sampler=sampler, pruner=pruner)
+        settings = replace(settings, study=study)
+    tuner = searcher.tuner_class()(
+        hypermodel=_declare_space, objective=schema.OBJECTIVE, directory=str(workdir),
+        project_name=f"{label}-s{spec.seed}", overwrite=True, **searcher.tuner_kwargs(settings))
+    oracle = tuner.oracle
+    oracle.verbose = 0  # what search(verbose=0) sets: no "Search: Running Trial" lines
+    run = ReplayedRun(spec, label, searcher.backend)
+    best_trained: dict[str, int] = {}  # KerasTuner trial id -> epochs trained at its best epoch
+    clock = 0.0
+    pending: dict[str, Any] = {}
+    if study is not None:
+        oracle.before_tell = lambda kt_id, live: [live.set_user_attr(k, v) for k, v in pending.items()]
+    while run.epochs_used < spec.budget_epochs:  # TrackingMixin.pre_create_trial
+        trial = oracle.create_trial("tuner0")
+        if trial.status == trial_module.TrialStatus.STOPPED:
+            break
+        if trial.status == trial_module.TrialStatus.IDLE:
+            continue
+        values = dict(trial.hyperparameters.values)
+        end = int(values.get("tuner/epochs", spec.epochs_per_trial))
+        start = int(values.get("tuner/initial_epoch", 0))
+        parent = values.get("tuner/trial_id")
+        base = best_trained.get(str(parent), start) if parent is not None else 0
+        curve = surrogate.curve(values, spec.seed)
+        history: list[tuple[int, float, float]] = []  # (epoch, val_loss, val_accuracy)
+        wait, es_best = 0, None
+        budget_cut = False
+        for k, epoch in enumerate(range(start, end)):
+            index = min(base + k, len(curve.val_loss) - 1)
+            value, acc = float(curve.val_loss[index]), float(curve.val_accuracy[index])
+            history.append((epoch + 1, value, acc))
+            run.epochs_used += 1
+            stop = False
+            report = getattr(oracle, "report", None)  # OptunaSearch.on_epoch_end
+            if report is not None and report(trial.trial_id, value, step=epoch + 1):
+                stop = True
+            if spec.patience:  # keras.callbacks.EarlyStopping
+                wait += 1
+                if es_best is None or value < es_best:
+                    es_best, wait = value, 0
+                elif wait >= spec.patience and epoch > 0:
+                    stop = True
+            if run.epochs_used >= spec.budget_epochs:  # TrialTracker.epoch_end
+                budget_cut, stop = epoch + 1 < end, True
+            if stop:
+                break
+        best_k = min(range(len(history)), key=lambda i: (history[i][1], i))
+        best_trained[trial.trial_id] = base + best_k + 1
+        oracle.update_trial(trial.trial_id, {schema.OBJECTIVE: history[best_k][1],
+                                             "val_accuracy": history[best_k][2]}, step=best_k)
+        fit = len(history) * float(curve.seconds[0])
+        wall = fit + surrogate.overhead
+        attrs: dict[str, Any] = {
+            schema.T_SEARCHER: label, schema.T_SEED: spec.seed, schema.T_DATASET: spec.dataset,
+            schema.T_EPOCHS: len(history), schema.T_WALL: round(wall, 4),
+            schema.T_FIT: round(fit, 4), schema.T_PARAMS: curve.n_params,
+            schema.T_KT_ID: trial.trial_id, schema.T_VAL_ACC: round(history[best_k][2], 6),
+        }
+        if budget_cut:
+            attrs[schema.T_BUDGET_CUT] = True
+        attrs.update({k: v for k, v in values.items() if k.startswith("tuner/")})
+        pending.clear()
+        pending.update(attrs)
+        live = oracle.optuna_trial(trial.trial_id) if study is not None else None
+        trial.status = trial_module.TrialStatus.COMPLETED
+        oracle.end_trial(trial)
+        ended = oracle.trials[trial.trial_id]
+        state = "PRUNED" if ended.status == trial_module.TrialStatus.STOPPED else "COMPLETE"
+        result: float | None = float(ended.score) if state == "COMPLETE" else None
+        if live is not None:  # as the study holds it (Optuna gives a PRUNED trial its last value)
+            frozen = study.trials[live.number]  # type: ignore[union-attr]
+            params, dists, result = dict(frozen.params), dict(frozen.distributions), frozen.value
+        else:
+            params, dists = active_params(ended.hyperparameters)
+        run.trials.append(ReplayedTrial(
+            number=len(run.trials), state=state, value=result,
+            params=params, distributions=dists,
+            intermediate={e: v for e, v, _ in history}, attrs=attrs,
+            started=clock, finished=clock + wall))
+        clock += wall
+    shutil.rmtree(workdir / f"{label}-s{spec.seed}", ignore_errors=True)
+    run.seconds = time.perf_counter() - started_at
+    return run
+
+
+def frozen_trials(run: ReplayedRun) -> list[Any]:
+    """The replayed trials as Optuna trials of a real run (simulated start/end times)."""
+    from optuna.trial import FrozenTrial, TrialState
+    found = []
+    for t in run.trials:
+        found.append(FrozenTrial(
+            number=t.number, state=TrialState[t.state], value=t.value,
+            datetime_start=CLOCK_ORIGIN + datetime.timedelta(seconds=t.started),
+            datetime_complete=CLOCK_ORIGIN + datetime.timedelta(seconds=t.finished),
+            params=t.params, distributions=t.distributions, user_attrs=t.attrs,
+            system_attrs={}, intermediate_values=t.intermediate, trial_id=t.number))
+    return found
+
+
+# ----------------------------------------------------------------------------- workers
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(storage: str, record: str, model: str) -> None:
+    """Each pool process fits the same surrogate (deterministic) and imports TF once."""
+    import warnings
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _WORKER["surrogate"] = load_surrogate(storage, record, model=model, evaluate=False)
+    _WORKER["tmp"] = Path(tempfile.mkdtemp(prefix="bench-replay-"))
+
+
+def _work(spec: ReplaySpec) -> ReplayedRun:
+    return replay_run(spec, _WORKER["surrogate"], _WORKER["tmp"])
+
+
+def load_record(storage: str, record: str) -> tuple[list[Any], dict[str, Any]]:
+    import optuna
+    rdb = store.open_storage(storage, must_exist=True, read_only=True)
+    try:
+        study = optuna.load_study(study_name=record, storage=rdb)
+    except KeyError:
+        raise UserError(f"no record study {record!r} in {store.display_url(storage)}: "
+                        "run python -m bench record first (or pass --record NAME)") from None
+    bench = study.user_attrs.get(schema.STUDY_BENCH) or {}
+    if bench.get("kind") != schema.KIND_RECORD:
+        raise UserError(f"study {record!r} is not a bench record (kind {bench.get('kind')!r})")
+    return study.get_trials(deepcopy=False), bench
+
+
+def load_surrogate(storage: str, record: str, *, model: str | None = None,
+                   evaluate: bool = True) -> Any:
+    from bench import surrogate
+    from models.space import space_config
+    trials, bench = load_record(storage, record)
+    if bench.get("space") != space_config():
+        raise UserError(f"record {record!r} was made on another search space than this code's")
+    return surrogate.fit(trials, bench["space"], model=model, evaluate=evaluate)
+
+
+# ----------------------------------------------------------------------------- command
+def replay_study_name(dataset: str, preset: str, searcher: str, seed: int) -> str:
+    return schema.study_name(dataset, f"replay-{preset}-{searcher}", seed)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from bench.presets import get_preset
+    from bench.record import record_study_name
+    from bench.runner import machine, versions
+    from searchers.base import SearchSettings
+    from searchers.registry import get_searcher
+
+    searchers = [s.strip() for s in args.searchers.split(",") if s.strip()]
+    for name in searchers:
+        get_searcher(name)
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be >= 1 (got {args.seeds})")
+    preset = get_preset(args.preset)
+    record = args.record or record_study_name(args.dataset, args.preset, 0)
+    budget = args.budget_epochs or preset.budget_epochs
+    if budget <= 0:
+        raise UserError(f"--budget-epochs must be > 0 (got {budget})")
+    command = "python -m bench " + shlex.join(getattr(args, "_argv", sys.argv[1:]))
+    wall_started = time.monotonic()
+    surrogate = load_surrogate(args.storage, record, model=args.model)
+    fid = surrogate.fidelity
+    print(f"[replay] surrogate {fid['model']} on {fid['configs']} recorded configurations "
+          f"({fid['repeats']} repeats): held-out Spearman of best val_loss "
+          f"{fid.get('spearman_best', float('nan')):.3f}, "
+          f"{surrogate.epochs} epochs per curve", flush=True)
+    epochs = min(args.epochs_per_trial or preset.epochs_per_trial, surrogate.epochs)
+    patience = preset.patience if args.patience is None else args.patience
+    rdb = store.open_storage(args.storage)
+    import optuna
+    existing = {s.study_name: s for s in optuna.get_all_study_summaries(rdb)}
+    specs, names = [], {}
+    for name in searchers:
+        for seed in range(args.seed, args.seed + args.seeds):
+            spec = ReplaySpec(name, seed, budget, epochs, patience, args.dataset, args.preset)
+            label = get_searcher(name).label(SearchSettings(seed=seed, epochs_per_trial=epochs))
+            study = replay_study_name(args.dataset, args.preset, label, seed)
+            names[spec] = study
+            old = existing.get(study)
+            if old is not None:
+                old_bench = old.user_attrs.get(schema.STUDY_BENCH) or {}
+                done = old_bench.get("replay_done")
+                same = old_bench.get("surrogate_key") == _key(fid, budget, patience, epochs)
+                if done and same and not args.replace:
+                    continue
+                if done and not same and not args.replace:
+                    raise UserError(f"replay study {study!r} was made with another record, budget "
+                                    "or early stopping; pass --replace to replay it again")
+                optuna.delete_study(study_name=study, storage=rdb)
+            specs.append(spec)
+    print(f"[replay] {len(specs)} runs to replay ({len(searchers) * args.seeds - len(specs)} "
+          f"already stored), budget {budget} epochs, {epochs} per trial, patience {patience}, "
+          f"{args.jobs} process(es)", flush=True)
+    done_runs: list[ReplayedRun] = []
+    if specs:
+        jobs = max(1, min(args.jobs, len(specs)))
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
+                                 initargs=(args.storage, record, fid["model"])) as pool:
+            for i, run in enumerate(pool.map(_work, specs, chunksize=1), 1):
+                _store_run(rdb, names[run.spec], run, record, fid, budget, patience, epochs)
+                done_runs.append(run)
+                elapsed = time.monotonic() - wall_started
+                best = f"{run.best:.4f}" if run.best is not None else "-"
+                pruned = sum(t.state == "PRUNED" for t in run.trials)
+                print(f"[replay {run.label} s{run.spec.seed}] best val_loss {best} | "
+                      f"{len(run.trials)} trials ({pruned} pruned) | {run.epochs_used}/{budget} ep | "
+                      f"simulated {run.trials[-1].finished / 60 if run.trials else 0:.1f} min | "
+                      f"{run.seconds:.1f}s | {i}/{len(specs)} ETA "
+                      f"{elapsed / i * (len(specs) - i):.0f}s", flush=True)
+    wall = time.monotonic() - wall_started
+    _store_summary(rdb, args, command, searchers, record, fid, wall, budget, epochs, patience,
+                   machine(), versions(), len(done_runs))
+    print(f"[replay] {len(done_runs)} runs in {wall:.0f} s; report: python -m bench report "
+          f"--storage {args.storage}", flush=True)
+    return 0
+
+
+def _key(fid: dict[str, Any], budget: int, patience: int, epochs: int) -> str:
+    return f"{fid['model']}:{fid['configs']}:{fid['repeats']}:{budget}:{patience}:{epochs}"
+
+
+def _store_run(rdb: Any, name: str, run: ReplayedRun, record: str, fid: dict[str, Any],
+               budget: int, patience: int, epochs: int) -> None:
+    from models.space import space_config
+    from searchers.registry import get_searcher
+    study = store.create_study(rdb, name, load_if_exists=False)
+    study.add_trials(frozen_trials(run))
+    spec = run.spec
+    study.set_user_attr(schema.STUDY_BENCH, {
+        "kind": schema.KIND_REPLAY, "searcher": run.label, "backend": run.backend,
+        "seed": spec.seed, "dataset": spec.dataset, "preset": spec.preset,
+        "budget_epochs": budget, "epochs_per_trial": epochs, "patience": patience,
+        "objective": schema.OBJECTIVE, "direction": schema.DIRECTION, "space": space_config(),
+        "record_study": record, "surrogate_model": fid["model"],
+        "summary": get_searcher(spec.searcher).summary,
+        "replay_seconds": round(run.seconds, 3),
+        "surrogate_key": _key(fid, budget, patience, epochs), "replay_done": True,
+    })
+
+
+def _store_summary(rdb: Any, args: argparse.Namespace, command: str, searchers: list[str],
+                   record: str, fid: dict[str, Any], wall: float, budget: int, epochs: int,
+                   patience: int, machine: str, versions: dict[str, str], replayed: int) -> None:
+    import optuna
+    name = schema.study_name(args.dataset, f"replay-{args.preset}", 0)[: -len("-s0")]
+    try:
+        optuna.delete_study(study_name=name, storage=rdb)
+    except KeyError:
+        pass
+    study = store.create_study(rdb, name, load_if_exists=False)
+    study.set_user_attr(schema.STUDY_BENCH, {
+        "kind": schema.KIND_REPLAY_SUMMARY, "dataset": args.dataset, "preset": args.preset,
+        "command": command, "wall_seconds": round(wall, 1), "replayed_runs": replayed,
+        "machine": machine, "versions": versions, "searchers": searchers,
+        "seeds": list(range(args.seed, args.seed + args.seeds)), "jobs": args.jobs,
+        "budget_epochs": budget, "epochs_per_trial": epochs, "patience": patience,
+        "record_study": record, "surrogate": fid,
+    })
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    from bench.cli import DEFAULT_STORAGE, _non_negative
+    from bench.presets import PRESETS
+    from bench.surrogate import CANDIDATES
+    p = sub.add_parser("replay", help="searchers x many seeds against recorded learning curves")
+    p.add_argument("--searchers", default="random,hyperband,bayesian,tpe,bohb")
+    p.add_argument("--seeds", type=int, default=100, help="number of seeds (from --seed)")
+    p.add_argument("--seed", type=_non_negative, default=0)
+    p.add_argument("--dataset", default="toon")
+    p.add_argument("--preset", default="standard", choices=sorted(PRESETS))
+    p.add_argument("--budget-epochs", type=int, help="default: the preset's")
+    p.add_argument("--epochs-per-trial", type=int, help="default: the preset's")
+    p.add_argument("--patience", type=_non_negative, help="default: the preset's (3)")
+    p.add_argument("--record", help="record study (default <dataset>-record-<preset>-s0)")
+    p.add_argument("--model", choices=sorted(CANDIDATES),
+                   help="surrogate regressor (default: best held-out Spearman)")
+    p.add_argument("--storage", default=DEFAULT_STORAGE)
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes (default: cores)")
+    p.add_argument("--replace", action="store_true", help="replay runs already stored again")
+    p.set_defaults(func=lambda args: run_replay(args))

@@ -1,0 +1,193 @@
+"""The replay benchmark: a replayed run is the real run, with training looked up.
+
+The strongest check of "decisions unchanged" and "same budget rules": replay a real run
+against a table of that very run's recorded curves; every proposal, every epoch count
+(Hyperband's continued trainings, a pruned trial, the trial the budget cut short), every
+value and state must come out as the real run stored them.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from bench import schema, store
+from bench.cli import main
+from bench.replay import ReplaySpec, frozen_trials, replay_run
+from bench.surrogate import Curve, config_key
+
+QUICK = ["--preset", "quick", "--trials-per-process", "0"]
+
+
+class TableSurrogate:
+    """Curves looked up in a run's own records: config -> {absolute epoch: (loss, acc)}."""
+
+    overhead = 0.5
+
+    def __init__(self, trials: list[optuna.trial.FrozenTrial], epochs: int) -> None:
+        self.epochs = epochs
+        self.table: dict[str, dict[int, tuple[float, float]]] = {}
+        for t in trials:
+            curve = t.user_attrs[schema.T_CURVE]
+            rows = self.table.setdefault(config_key(t.params), {})
+            for e, v, a in zip(curve["epochs"], curve["val_loss"], curve["val_accuracy"]):
+                rows[e] = (v, a)
+
+    def curve(self, params: Mapping[str, Any], seed: int) -> Curve:
+        rows = self.table.get(config_key(params), {})
+        # An epoch the real run never trained: the replay went elsewhere (the test fails).
+        loss = [rows.get(e, (math.nan, 0.0))[0] for e in range(1, self.epochs + 1)]
+        acc = [rows.get(e, (math.nan, 0.0))[1] for e in range(1, self.epochs + 1)]
+        return Curve(params=dict(params), val_loss=np.array(loss), val_accuracy=np.array(acc),
+                     seconds=np.full(self.epochs, 0.1), n_params=1000, overhead=self.overhead)
+
+
+def _trials(storage: str, study: str) -> list[optuna.trial.FrozenTrial]:
+    loaded = optuna.load_study(study_name=study, storage=store.open_storage(storage))
+    return sorted(loaded.get_trials(deepcopy=False), key=lambda t: t.datetime_complete)
+
+
+@pytest.mark.parametrize("searcher, extra, budget", [
+    ("random", [], 9),
+    ("hyperband", [], 14),                        # 3-epoch trials: brackets continue 1 -> 3
+    ("optuna", ["--sampler", "tpe", "--pruner", "sha"], 14),  # TPE decides on the values
+])
+def test_replay_of_a_run_on_its_own_curves_is_that_run(searcher: str, extra: list[str], budget: int,
+                                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'real.db'}"
+    assert main(["run", "--searcher", searcher, *extra, *QUICK, "--seed", "3", "--epochs-per-trial", "3",
+                 "--budget-epochs", str(budget), "--storage", url]) == 0
+    real_name = optuna.get_all_study_summaries(store.open_storage(url))[0].study_name
+    real = _trials(url, real_name)
+    spec = ReplaySpec(searcher, 3, budget, 3, 3, "toon", "quick",
+                      sampler="tpe" if extra else None, pruner="sha" if extra else None)
+    replayed = replay_run(spec, TableSurrogate(real, 3), tmp_path / "kt")
+
+    assert [t.params for t in replayed.trials] == [t.params for t in real]
+    assert [t.state for t in replayed.trials] == [t.state.name for t in real]
+    assert [t.attrs[schema.T_EPOCHS] for t in replayed.trials] == [
+        t.user_attrs[schema.T_EPOCHS] for t in real]
+    assert [t.intermediate for t in replayed.trials] == [t.intermediate_values for t in real]
+    assert [t.value for t in replayed.trials] == [t.value for t in real]
+    assert [bool(t.attrs.get(schema.T_BUDGET_CUT)) for t in replayed.trials] == [
+        bool(t.user_attrs.get(schema.T_BUDGET_CUT)) for t in real]
+    for key in ("tuner/epochs", "tuner/initial_epoch", "tuner/trial_id"):
+        assert [t.attrs.get(key) for t in replayed.trials] == [t.user_attrs.get(key) for t in real]
+    assert replayed.epochs_used == store.epochs_used(real) == budget
+    assert store.epochs_used(frozen_trials(replayed)) == budget
+    if searcher == "hyperband":  # the case this row is for: continued trainings happened
+        continued = [t for t in real if "tuner/trial_id" in t.user_attrs]
+        assert continued and all(t.user_attrs[schema.T_EPOCHS] == 2 for t in continued
+                                 if not t.user_attrs.get(schema.T_BUDGET_CUT))
+    if extra:  # and a pruned trial that counts the epochs it ran
+        pruned = [t for t in real if t.state == TrialState.PRUNED]
+        assert pruned and all(t.user_attrs[schema.T_EPOCHS] == len(t.intermediate_values) < 3
+                              for t in pruned)
+
+
+def _draw(hp: Any, rng: np.random.Generator) -> Any:
+    if hp.kind == "Choice":
+        return hp.kwargs["values"][int(rng.integers(len(hp.kwargs["values"])))]
+    low, high, step = hp.kwargs["min_value"], hp.kwargs["max_value"], hp.kwargs.get("step", 1)
+    value = low + step * int(rng.integers(int((high - low) // step) + 1))
+    return round(value, 1) if hp.kind == "Float" else int(value)
+
+
+def _synthetic_record(n: int = 40, repeats: int = 8, epochs: int = 6,
+                      noise: float = 0.05) -> list[optuna.trial.FrozenTrial]:
+    """A record study's trials whose curves follow a known function of two params."""
+    from models.space import SEARCH_SPACE, space_hyperparameters
+    from searchers.optuna_space import active_params
+    rng = np.random.default_rng(0)
+    space = optuna.create_study()
+    trials = []
+    for i in range(n + repeats):
+        if i < n:
+            params = {p.name: _draw(p, rng) for p in SEARCH_SPACE}
+        else:
+            params = dict(trials[i - n].params)
+        quality = 0.2 + params["dropout_1_rate"] + 0.05 * params["conv_1_filters"] / 4
+        offset = rng.normal(0, noise)
+        losses = [math.exp(math.log(quality + 1.0 / (e + 1)) + offset + rng.normal(0, noise / 2))
+                  for e in range(epochs)]
+        attrs = {schema.T_CURVE: {"epochs": list(range(1, epochs + 1)), "val_loss": losses,
+                                  "val_accuracy": [1 - v / 3 for v in losses],
+                                  "seconds": [0.2 + 0.01 * params["conv_2_filters"]] * epochs},
+                 schema.T_PARAMS: 1000 * params["conv_1_filters"], schema.T_WALL: 2.0 + epochs,
+                 schema.T_FIT: float(epochs)}
+        if i >= n:
+            attrs[schema.T_REPEAT_OF] = i - n
+        hps = space_hyperparameters()
+        hps.values.update(params)
+        params, distributions = active_params(hps)
+        trial = optuna.trial.create_trial(params=params, distributions=distributions,
+                                          value=min(losses), user_attrs=attrs)
+        space.add_trial(trial)
+        trials.append(space.trials[-1])
+    return trials
+
+
+def test_surrogate_is_deterministic_and_learns_a_known_curve() -> None:
+    from bench import surrogate
+    from models.space import space_config
+    trials = _synthetic_record()
+    a = surrogate.fit(trials, space_config(), model="random_forest")
+    b = surrogate.fit(trials, space_config(), model="random_forest")
+    params = dict(trials[3].params)
+    one, again, other = a.curve(params, 7), b.curve(params, 7), a.curve(params, 8)
+    assert np.array_equal(one.val_loss, again.val_loss)        # refitted: identical
+    assert np.array_equal(one.val_accuracy, again.val_accuracy)
+    assert not np.array_equal(one.val_loss, other.val_loss)    # another seed: another run
+    assert a.fidelity["candidates"]["random_forest"]["spearman"] > 0.8  # a learnable function
+    # The noise the repeats show is the noise replay adds (offset 0.05, jitter 0.025).
+    noise = a.fidelity["noise"]
+    assert 0.02 < noise["log_val_loss_offset_sd"] < 0.1
+    assert 0.01 < noise["log_val_loss_jitter_sd"] < 0.05
+    assert 0.5 < noise["replay_sd_log_best"] / noise["repeat_sd_log_best"] < 2
+
+
+def test_fast_forest_prediction_is_the_forests() -> None:
+    from bench.surrogate import CANDIDATES, predict
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(200, 5)), rng.normal(size=200)
+    for name in CANDIDATES:
+        model = CANDIDATES[name]().fit(x, y)
+        z = rng.normal(size=(15, 5))
+        assert np.allclose(predict(model, z), model.predict(z), rtol=0, atol=1e-12), name
+
+
+def test_replay_command_stores_replay_studies_and_is_resumable(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    rdb = store.open_storage(url)
+    record = store.create_study(rdb, "toon-record-quick-s0")
+    from models.space import space_config
+    for t in _synthetic_record(epochs=2):
+        record.add_trial(t)
+    record.set_user_attr(schema.STUDY_BENCH, {"kind": schema.KIND_RECORD, "space": space_config()})
+    args = ["replay", "--searchers", "random,bohb", "--seeds", "2", "--preset", "quick",
+            "--jobs", "1", "--storage", url]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("[replay random s") == 2 and out.count("[replay bohb s") == 2
+    summaries = {s.study_name: s for s in optuna.get_all_study_summaries(store.open_storage(url))}
+    run = summaries["toon-replay-quick-bohb-s1"]
+    bench = run.user_attrs[schema.STUDY_BENCH]
+    assert bench["kind"] == schema.KIND_REPLAY and bench["backend"] == "optuna"
+    trials = optuna.load_study(study_name=run.study_name, storage=url).trials
+    assert store.epochs_used(trials) == 8 == bench["budget_epochs"]
+    assert all(schema.T_WALL in t.user_attrs and schema.T_SEARCHER in t.user_attrs for t in trials)
+    assert [t.datetime_complete for t in trials] == sorted(t.datetime_complete for t in trials)
+    meta = summaries["toon-replay-quick"].user_attrs[schema.STUDY_BENCH]
+    assert meta["kind"] == schema.KIND_REPLAY_SUMMARY and meta["surrogate"]["configs"] == 40
+    # Again: nothing replayed twice, nothing lost.
+    assert main(args) == 0
+    assert "0 runs to replay (4 already stored)" in capsys.readouterr().out
+    assert len(optuna.load_study(study_name=run.study_name, storage=url).trials) == len(trials)
