@@ -122,7 +122,7 @@ def replay_run(spec: ReplaySpec, surrogate: Any, workdir: Path) -> ReplayedRun:
         project_name=f"{label}-s{spec.seed}", overwrite=True, **searcher.tuner_kwargs(settings))
     oracle = tuner.oracle
     oracle.verbose = 0  # what search(verbose=0) sets: no "Search: Running Trial" lines
-    run = ReplayedRun(spec, label, searcher.backend)
+    run = ReplayedRun(spec, label, searcher.proposed_by)
     best_trained: dict[str, int] = {}  # KerasTuner trial id -> epochs trained at its best epoch
     clock = 0.0
     pending: dict[str, Any] = {}

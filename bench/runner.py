@@ -239,7 +239,7 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
     lock = (runlock.NoLock() if cfg.under_launcher
             else runlock.acquire(cfg.storage, name, shared=shared_lock))
     try:
-        study = store.open_study(storage, name, bench_attrs(cfg, label, searcher.backend, data),
+        study = store.open_study(storage, name, bench_attrs(cfg, label, searcher.proposed_by, data),
                                  sampler=sampler, pruner=pruner)
         started = sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
         if searcher.backend == "optuna" and started:

@@ -35,6 +35,13 @@ class Searcher(ABC):
     backend: ClassVar[str]            # "keras_tuner" or "optuna"
     summary: ClassVar[str]
     parallel_workers: ClassVar[bool] = False  # can several processes share one study?
+    proposer: ClassVar[str | None] = None     # whose algorithm proposes, when not the backend's
+
+    @property
+    def proposed_by(self) -> str:
+        """The library whose algorithm proposes configurations: what reports compare
+        ("optuna" vs "keras_tuner"), while ``backend`` says how a run is driven."""
+        return self.proposer or self.backend
 
     @abstractmethod
     def tuner_class(self) -> type[keras_tuner.Tuner]:

@@ -10,6 +10,7 @@ from searchers.hyperband import Hyperband
 from searchers.optuna_backed import Optuna
 from searchers.random_search import RandomSearch
 from searchers.tpe import TPE
+from searchers.tpe_hyperband import TPEHyperbandSearcher
 
 SEARCHERS: dict[str, Searcher] = {s.name: s for s in (
     RandomSearch(),
@@ -19,6 +20,7 @@ SEARCHERS: dict[str, Searcher] = {s.name: s for s in (
     TPE(),
     BOHB(),
     Optuna(),
+    TPEHyperbandSearcher(),
 )}
 
 
