@@ -59,7 +59,9 @@ def run_record(args: argparse.Namespace) -> int:
         raise UserError(f"--repeats must be 0..--configs ({args.configs}); got {args.repeats}")
     from bench.supervisor import run_supervised, trials_per_process
 
-    cfg = record_config(args, args.configs)
+    # Repeats already in the study hold tickets too: more --configs on a finished record
+    # must add that many new configurations, not fewer.
+    cfg = record_config(args, args.configs + _repeats_present(args))
     per_process = trials_per_process(cfg)
     summary = run_supervised(cfg, per_process) if per_process else _in_process(cfg)
     if args.repeats:
@@ -72,6 +74,19 @@ def run_record(args: argparse.Namespace) -> int:
         summary = run_supervised(cfg, per_process) if per_process else _in_process(cfg)
     print(format_summary(summary))
     return 0
+
+
+def _repeats_present(args: argparse.Namespace) -> int:
+    import optuna
+
+    from bench import store
+    name = args.study or record_study_name(args.dataset, args.preset, args.seed)
+    try:
+        study = optuna.load_study(study_name=name, storage=store.open_storage(args.storage))
+    except KeyError:
+        return 0
+    return sum(schema.T_REPEAT_OF in t.user_attrs and t.state != TrialState.FAIL
+               for t in study.get_trials(deepcopy=False))
 
 
 def _in_process(cfg: RunConfig):

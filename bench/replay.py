@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import multiprocessing
 import os
 import shlex
 import shutil
@@ -234,9 +235,9 @@ def _work(spec: ReplaySpec) -> ReplayedRun:
     return replay_run(spec, _WORKER["surrogate"], _WORKER["tmp"])
 
 
-def load_record(storage: str, record: str) -> tuple[list[Any], dict[str, Any]]:
+def _record_study(storage: str, record: str, *, read_only: bool = True) -> Any:
     import optuna
-    rdb = store.open_storage(storage, must_exist=True, read_only=True)
+    rdb = store.open_storage(storage, must_exist=True, read_only=read_only)
     try:
         study = optuna.load_study(study_name=record, storage=rdb)
     except KeyError:
@@ -245,17 +246,40 @@ def load_record(storage: str, record: str) -> tuple[list[Any], dict[str, Any]]:
     bench = study.user_attrs.get(schema.STUDY_BENCH) or {}
     if bench.get("kind") != schema.KIND_RECORD:
         raise UserError(f"study {record!r} is not a bench record (kind {bench.get('kind')!r})")
-    return study.get_trials(deepcopy=False), bench
+    return study
 
 
 def load_surrogate(storage: str, record: str, *, model: str | None = None,
                    evaluate: bool = True) -> Any:
+    """The record's surrogate. Its held-out evaluation (minutes on 2 cores) is kept in the
+    record study (``surrogate_fidelity``) for the trials it was made on, and reused."""
     from bench import surrogate
     from models.space import space_config
-    trials, bench = load_record(storage, record)
+    study = _record_study(storage, record)
+    bench = study.user_attrs[schema.STUDY_BENCH]
     if bench.get("space") != space_config():
         raise UserError(f"record {record!r} was made on another search space than this code's")
-    return surrogate.fit(trials, bench["space"], model=model, evaluate=evaluate)
+    trials = study.get_trials(deepcopy=False)
+    key = f"{len(trials)}:{','.join(surrogate.CANDIDATES)}"
+    known = study.user_attrs.get(schema.STUDY_SURROGATE)
+    if evaluate and isinstance(known, dict) and known.get("key") == key:
+        fitted = surrogate.fit(trials, bench["space"], model=model or known["model"], evaluate=False)
+        scores = known.get("candidates", {}).get(fitted.model_name, {})
+        fitted.fidelity.update({k: v for k, v in known.items() if k != "key"},
+                               model=fitted.model_name, noise={**known.get("noise", {}),
+                                                               **fitted.fidelity["noise"]},
+                               spearman_best=scores.get("spearman"),
+                               per_epoch_rmse_log=scores.get("rmse_log"),
+                               per_epoch_mae=scores.get("mae"))
+        return fitted
+    fitted = surrogate.fit(trials, bench["space"], model=model, evaluate=evaluate)
+    if evaluate and model is None:
+        try:
+            _record_study(storage, record, read_only=False).set_user_attr(
+                schema.STUDY_SURROGATE, {**fitted.fidelity, "key": key})
+        except Exception:  # noqa: BLE001 - a read-only store: evaluated again next time
+            pass
+    return fitted
 
 
 # ----------------------------------------------------------------------------- command
@@ -271,8 +295,7 @@ def run_replay(args: argparse.Namespace) -> int:
     from searchers.registry import get_searcher
 
     searchers = [s.strip() for s in args.searchers.split(",") if s.strip()]
-    for name in searchers:
-        get_searcher(name)
+    choices = {entry: _parse_searcher(entry) for entry in searchers}
     if args.seeds < 1:
         raise UserError(f"--seeds must be >= 1 (got {args.seeds})")
     preset = get_preset(args.preset)
@@ -294,10 +317,12 @@ def run_replay(args: argparse.Namespace) -> int:
     import optuna
     existing = {s.study_name: s for s in optuna.get_all_study_summaries(rdb)}
     specs, names = [], {}
-    for name in searchers:
+    for name, sampler, pruner in choices.values():
         for seed in range(args.seed, args.seed + args.seeds):
-            spec = ReplaySpec(name, seed, budget, epochs, patience, args.dataset, args.preset)
-            label = get_searcher(name).label(SearchSettings(seed=seed, epochs_per_trial=epochs))
+            spec = ReplaySpec(name, seed, budget, epochs, patience, args.dataset, args.preset,
+                              sampler=sampler, pruner=pruner)
+            label = get_searcher(name).label(SearchSettings(seed=seed, epochs_per_trial=epochs,
+                                                            sampler=sampler, pruner=pruner))
             study = replay_study_name(args.dataset, args.preset, label, seed)
             names[spec] = study
             old = existing.get(study)
@@ -318,25 +343,48 @@ def run_replay(args: argparse.Namespace) -> int:
     done_runs: list[ReplayedRun] = []
     if specs:
         jobs = max(1, min(args.jobs, len(specs)))
+        # spawn, not fork: this process has fitted scikit-learn models, and a forked child
+        # of a process whose OpenMP threads ran (gradient boosting) hangs in its first fit.
         with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                                 initargs=(args.storage, record, fid["model"])) as pool:
+                                 initargs=(args.storage, record, fid["model"]),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            first_done: float | None = None  # ETA from the first result: not the set-up
             for i, run in enumerate(pool.map(_work, specs, chunksize=1), 1):
                 _store_run(rdb, names[run.spec], run, record, fid, budget, patience, epochs)
                 done_runs.append(run)
-                elapsed = time.monotonic() - wall_started
+                now = time.monotonic()
+                first_done = first_done or now
+                rate = (now - first_done) / (i - 1) if i > 1 else run.seconds / jobs
                 best = f"{run.best:.4f}" if run.best is not None else "-"
                 pruned = sum(t.state == "PRUNED" for t in run.trials)
                 print(f"[replay {run.label} s{run.spec.seed}] best val_loss {best} | "
                       f"{len(run.trials)} trials ({pruned} pruned) | {run.epochs_used}/{budget} ep | "
                       f"simulated {run.trials[-1].finished / 60 if run.trials else 0:.1f} min | "
                       f"{run.seconds:.1f}s | {i}/{len(specs)} ETA "
-                      f"{elapsed / i * (len(specs) - i):.0f}s", flush=True)
+                      f"{rate * (len(specs) - i):.0f}s", flush=True)
     wall = time.monotonic() - wall_started
     _store_summary(rdb, args, command, searchers, record, fid, wall, budget, epochs, patience,
                    machine(), versions(), len(done_runs))
     print(f"[replay] {len(done_runs)} runs in {wall:.0f} s; report: python -m bench report "
           f"--storage {args.storage}", flush=True)
     return 0
+
+
+def _parse_searcher(entry: str) -> tuple[str, str | None, str | None]:
+    """``NAME`` or ``optuna:SAMPLER:PRUNER`` (an Optuna-backed searcher with other parts,
+    as ``bench run --searcher optuna --sampler S --pruner P``); unknown names fail here."""
+    from searchers.base import SearchSettings
+    from searchers.registry import get_searcher
+    name, *parts = entry.split(":")
+    searcher = get_searcher(name)
+    if len(parts) > 2 or (parts and searcher.backend != "optuna"):
+        raise UserError(f"--searchers: {entry!r}: only an Optuna-backed searcher takes "
+                        ":SAMPLER[:PRUNER]")
+    sampler = parts[0] or None if parts else None
+    pruner = parts[1] or None if len(parts) > 1 else None
+    searcher.study_components(SearchSettings(seed=0, epochs_per_trial=1, sampler=sampler,
+                                             pruner=pruner))  # unknown parts fail here
+    return name, sampler, pruner
 
 
 def _key(fid: dict[str, Any], budget: int, patience: int, epochs: int) -> str:
@@ -348,7 +396,7 @@ def _store_run(rdb: Any, name: str, run: ReplayedRun, record: str, fid: dict[str
     from models.space import space_config
     from searchers.registry import get_searcher
     study = store.create_study(rdb, name, load_if_exists=False)
-    study.add_trials(frozen_trials(run))
+    store.add_trials_at_once(rdb, name, frozen_trials(run))
     spec = run.spec
     study.set_user_attr(schema.STUDY_BENCH, {
         "kind": schema.KIND_REPLAY, "searcher": run.label, "backend": run.backend,
@@ -387,7 +435,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     from bench.presets import PRESETS
     from bench.surrogate import CANDIDATES
     p = sub.add_parser("replay", help="searchers x many seeds against recorded learning curves")
-    p.add_argument("--searchers", default="random,hyperband,bayesian,tpe,bohb")
+    p.add_argument("--searchers", default="random,hyperband,bayesian,tpe,bohb",
+                   help="comma-separated names; optuna:SAMPLER:PRUNER for other Optuna parts")
     p.add_argument("--seeds", type=int, default=100, help="number of seeds (from --seed)")
     p.add_argument("--seed", type=_non_negative, default=0)
     p.add_argument("--dataset", default="toon")

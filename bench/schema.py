@@ -17,6 +17,7 @@ DIRECTION: Final = "minimize"
 
 # study user attr keys
 STUDY_BENCH = "bench"          # dict: kind, searcher, seed, dataset, budget, space, versions, ...
+STUDY_SURROGATE = "surrogate_fidelity"  # bench record: the replay surrogate's held-out scores
 STUDY_RETRAIN = "retrain"      # dict: test_accuracy, test_loss, n_params, params, epochs
 
 # values of bench["kind"]

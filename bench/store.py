@@ -293,3 +293,29 @@ def recorded_kt_ids(study: optuna.Study) -> set[str]:
     return {str(t.user_attrs[schema.T_KT_ID]) for t in study.get_trials(deepcopy=False)
             if schema.T_KT_ID in t.user_attrs and t.state.is_finished()
             and not t.user_attrs.get(schema.T_INTERRUPTED)}
+
+
+def add_trials_at_once(storage: optuna.storages.BaseStorage, study_name: str,
+                       trials: Sequence[FrozenTrial]) -> None:
+    """Add finished ``trials`` to a study in ONE transaction of an RDB store (Optuna's
+    ``add_trials`` commits each trial on its own: one replayed run would cost tens of
+    commits, most of a replay's time); other storages get ``add_trials``.
+
+    Uses Optuna internals as of 5.0 (optuna/storages/_rdb/storage.py): the scoped-session
+    context every RDBStorage write runs in, ``StudyModel.find_or_raise_by_id(for_update=True)``
+    as ``_create_new_trial`` locks the study, and ``_get_prepared_new_trial``, the body of
+    ``create_new_trial`` with a template trial (numbers follow in order)."""
+    from optuna.storages import RDBStorage
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    study_id = storage.get_study_id_from_name(study_name)
+    if not isinstance(storage, RDBStorage):
+        for trial in trials:
+            storage.create_new_trial(study_id, template_trial=trial)
+        return
+    with _create_scoped_session(storage.scoped_session) as session:
+        models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
+        for trial in trials:
+            storage._get_prepared_new_trial(study_id, trial, session)
+

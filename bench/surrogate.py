@@ -369,5 +369,11 @@ def noise_check(surrogate: Surrogate, pairs: Sequence[tuple[Curve, Curve]],
     for a, _b in pairs:
         bests = [math.log(surrogate.curve(a.params, s).val_loss.min()) for s in range(seeds)]
         replay.append(float(np.std(bests, ddof=1)))
-    return {"repeat_sd_log_best": round(real_sd, 4),
+    from scipy.stats import spearmanr
+    # The ceiling of any surrogate's rank fidelity: how well one training ranks the
+    # configurations another training of them gets.
+    ceiling = spearmanr([a.val_loss.min() for a, _ in pairs],
+                        [b.val_loss.min() for _, b in pairs]).statistic if len(pairs) > 2 else None
+    return {"repeat_spearman_best": round(float(ceiling), 4) if ceiling is not None else None,
+            "repeat_sd_log_best": round(real_sd, 4),
             "replay_sd_log_best": round(float(np.sqrt(np.mean(np.square(replay)))), 4)}
