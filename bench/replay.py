@@ -227,6 +227,10 @@ def _init_worker(storage: str, record: str, model: str) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # One thread per process: the pool has a process per core, and a gradient boosting
+    # model's OpenMP start-up costs ~40 ms per tiny prediction (one curve), 13x its work.
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(1)
     _WORKER["surrogate"] = load_surrogate(storage, record, model=model, evaluate=False)
     _WORKER["tmp"] = Path(tempfile.mkdtemp(prefix="bench-replay-"))
 

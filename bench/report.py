@@ -385,6 +385,14 @@ def _seeds_text(seeds: Sequence[Any], unit: bool = True) -> str:
     return text if distinct == len(seeds) else f"{text} ({len(seeds)} runs)"
 
 
+def _seed_list(seeds: Any) -> str:
+    """A replay's seeds: "0..99 (100)" for a run of consecutive integers, else the list."""
+    if (isinstance(seeds, list) and len(seeds) > 3 and all(isinstance(s, int) for s in seeds)
+            and seeds == list(range(seeds[0], seeds[0] + len(seeds)))):
+        return f"{seeds[0]}..{seeds[-1]} ({len(seeds)})"
+    return _json(seeds)
+
+
 def _left_out(empty: dict[str, list[str]]) -> list[str]:
     names = sorted(name for group in empty.values() for name in group)
     if not names:
@@ -642,7 +650,7 @@ def render_replay_summary(found: tuple[str, dict] | None) -> list[str]:
     return [f"Study `{name}`:", ""] + _command(b) + [
         f"- wall time of the whole replay: {_f(b.get('wall_seconds'), 1)} s",
         f"- machine: {_json(b.get('machine'))}",
-        f"- searchers: {_json(b.get('searchers'))}; seeds: {_json(b.get('seeds'))}; learning "
+        f"- searchers: {_json(b.get('searchers'))}; seeds: {_seed_list(b.get('seeds'))}; learning "
         f"curves recorded in study `{b.get('record_study', DASH)}`", ""] + render_surrogate(
         b.get("surrogate"))
 
