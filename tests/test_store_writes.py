@@ -345,3 +345,57 @@ def test_skipped_retries_are_not_consecutive_failures(tmp_path) -> None:
     oracle._check_consecutive_failures()  # raised RuntimeError before
     assert not oracle.ongoing_trials and isinstance(oracle, keras_tuner.Oracle)
     assert (tmp_path / "p" / "trial_2" / "trial.json").is_file()
+
+
+# ----------------------------------------------------------------------------- many trials at once
+def _finished_trials() -> list[optuna.trial.FrozenTrial]:
+    import datetime
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    dists = {"units": IntDistribution(4, 32, step=4), "rate": FloatDistribution(0.0, 0.9, step=0.1),
+             "lr": CategoricalDistribution([0.01, 0.001]), "act": CategoricalDistribution(["relu", "tanh"])}
+    base = datetime.datetime(2000, 1, 1)
+    trials = []
+    for i, (state, value) in enumerate([(TrialState.COMPLETE, 0.5), (TrialState.PRUNED, 0.9),
+                                        (TrialState.COMPLETE, float("inf")), (TrialState.FAIL, None)]):
+        trials.append(optuna.trial.FrozenTrial(
+            number=i, state=state, value=value, trial_id=i,
+            datetime_start=base + datetime.timedelta(seconds=10 * i),
+            datetime_complete=base + datetime.timedelta(seconds=10 * i + 7),
+            params={"units": 8 + 4 * i, "rate": round(0.1 * i, 1), "lr": 0.001, "act": "tanh"},
+            distributions=dists,
+            user_attrs={"epochs_trained": i + 1, "curve": {"val_loss": [1.0, 0.5]}, "cut": i == 2},
+            system_attrs={"fixed_params": {"units": 8}} if i == 1 else {},
+            intermediate_values={1: 1.0, 2: 0.5 + i, 3: float("nan") if i == 3 else 0.25}))
+    return trials
+
+
+def _seen(trial: optuna.trial.FrozenTrial) -> tuple:
+    return (trial.number, trial.state, trial.values, trial.params, trial.distributions,
+            trial.user_attrs, trial.system_attrs,
+            {k: ("nan" if v != v else v) for k, v in trial.intermediate_values.items()},
+            trial.datetime_start, trial.datetime_complete)
+
+
+@pytest.mark.parametrize("url", ["sqlite", "postgresql://postgres@127.0.0.1:5432/test"])
+def test_add_trials_at_once_stores_what_add_trials_stores(url: str, tmp_path) -> None:
+    from bench import store
+    from tests.conftest import require_server
+    if url == "sqlite":
+        url = f"sqlite:///{tmp_path / 'w.db'}"
+    else:
+        require_server("PostgreSQL", url)
+    rdb = store.open_storage(url)
+    names = [f"at-once-{tmp_path.name}"[-60:], f"each-{tmp_path.name}"[-60:]]
+    for name in names:
+        with contextlib.suppress(KeyError):
+            optuna.delete_study(study_name=name, storage=rdb)
+        store.create_study(rdb, name, load_if_exists=False)
+    store.add_trials_at_once(rdb, names[0], _finished_trials())
+    optuna.load_study(study_name=names[1], storage=rdb).add_trials(_finished_trials())
+    at_once, each = (optuna.load_study(study_name=n, storage=url).trials for n in names)
+    assert [_seen(t) for t in at_once] == [_seen(t) for t in each]
+    assert len(at_once) == 4
+    with pytest.raises(ValueError, match="already has trials"):  # never into a study with trials
+        store.add_trials_at_once(rdb, names[0], _finished_trials())
+    for name in names:
+        optuna.delete_study(study_name=name, storage=rdb)
