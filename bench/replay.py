@@ -221,17 +221,22 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(storage: str, record: str, model: str) -> None:
-    """Each pool process fits the same surrogate (deterministic) and imports TF once."""
+    """Each pool process fits the same surrogate (deterministic) and imports TF once.
+
+    One OpenMP thread per process: the pool has a process per core, and with OpenMP's
+    default (a thread per core, spinning while idle) two processes predicting tiny curves
+    with a gradient-boosting model ran 500x slower (5 ms per tree instead of 10 us). The
+    variable is read when OpenMP loads (scikit-learn, below); threadpoolctl then limits any
+    OpenMP or BLAS already loaded."""
+    os.environ["OMP_NUM_THREADS"] = "1"
     import warnings
     warnings.filterwarnings("ignore")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # One thread per process: the pool has a process per core, and a gradient boosting
-    # model's OpenMP start-up costs ~40 ms per tiny prediction (one curve), 13x its work.
+    _WORKER["surrogate"] = load_surrogate(storage, record, model=model, evaluate=False)
     from threadpoolctl import threadpool_limits
     threadpool_limits(1)
-    _WORKER["surrogate"] = load_surrogate(storage, record, model=model, evaluate=False)
     _WORKER["tmp"] = Path(tempfile.mkdtemp(prefix="bench-replay-"))
 
 
