@@ -116,7 +116,10 @@ def replay_run(spec: ReplaySpec, surrogate: Any, workdir: Path) -> ReplayedRun:
     study = None
     if searcher.backend == "optuna":  # as bench.store.open_study makes it, in memory
         sampler, pruner = searcher.study_components(settings)
-        study = optuna.create_study(direction=schema.DIRECTION, sampler=sampler, pruner=pruner)
+        # Named as the real run's study: Optuna's HyperbandPruner assigns brackets by a hash
+        # of the study name and trial number (a random in-memory name: random brackets).
+        study = optuna.create_study(direction=schema.DIRECTION, sampler=sampler, pruner=pruner,
+                                    study_name=schema.study_name(spec.dataset, label, spec.seed))
         settings = replace(settings, study=study)
     tuner = searcher.tuner_class()(
         hypermodel=_declare_space, objective=schema.OBJECTIVE, directory=str(workdir),

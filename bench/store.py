@@ -352,9 +352,9 @@ def add_trials_at_once(storage: optuna.storages.BaseStorage, study_name: str,
                 rows.append(models.TrialSystemAttributeModel(trial_id=tid, key=key,
                                                              value_json=json.dumps(value)))
             for step, value in trial.intermediate_values.items():
-                stored, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(
-                    value)
+                stored_step, step_kind = (
+                    models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value))
                 rows.append(models.TrialIntermediateValueModel(
-                    trial_id=tid, step=step, intermediate_value=stored,
-                    intermediate_value_type=kind))
+                    trial_id=tid, step=step, intermediate_value=stored_step,
+                    intermediate_value_type=step_kind))
             session.add_all(rows)

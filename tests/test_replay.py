@@ -216,3 +216,17 @@ def test_record_keeps_full_curves_and_repeats_and_resumes(tmp_path: Path, monkey
     assert repeat.user_attrs[schema.T_CURVE]["val_loss"] != trials[0].user_attrs[schema.T_CURVE]["val_loss"]
     assert main(args) == 0  # resumes: nothing trained again, no second repeat
     assert len(optuna.load_study(study_name="toon-record-quick-s0", storage=url).trials) == 4
+
+
+def test_a_replayed_run_is_deterministic(tmp_path: Path) -> None:
+    """Twice the same (searcher, seed): the same run, Hyperband pruner brackets included
+    (Optuna derives them from the study name)."""
+    from bench import surrogate
+    from models.space import space_config
+    fitted = surrogate.fit(_synthetic_record(epochs=6), space_config(), model="random_forest",
+                           evaluate=False)
+    spec = ReplaySpec("bohb", 11, 60, 6, 3, "toon", "quick")
+    one, two = (replay_run(spec, fitted, tmp_path / str(i)) for i in range(2))
+    assert [(t.params, t.state, t.value, t.intermediate) for t in one.trials] == [
+        (t.params, t.state, t.value, t.intermediate) for t in two.trials]
+    assert any(t.state == "PRUNED" for t in one.trials)

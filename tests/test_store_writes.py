@@ -350,6 +350,7 @@ def test_skipped_retries_are_not_consecutive_failures(tmp_path) -> None:
 # ----------------------------------------------------------------------------- many trials at once
 def _finished_trials() -> list[optuna.trial.FrozenTrial]:
     import datetime
+
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
     dists = {"units": IntDistribution(4, 32, step=4), "rate": FloatDistribution(0.0, 0.9, step=0.1),
              "lr": CategoricalDistribution([0.01, 0.001]), "act": CategoricalDistribution(["relu", "tanh"])}
