@@ -21,7 +21,10 @@ run, so 5 searchers x 100 seeds take minutes:
 
 A simulated clock (the surrogate's epoch seconds plus the record's median per-trial
 overhead) times every trial. Each replayed run is stored as a study of kind ``replay`` with
-the trial attrs of a real run, so ``bench report`` and the dashboard read it like any other.
+the trial attrs of a real run, so the dashboard reads it like any other, and as one compact
+row of the command's summary study (``replay-summary``: per trial its epochs, simulated
+seconds, value and state): what ``bench report`` reads, 1,000 runs in a megabyte, so a
+committed store can hold a whole replay benchmark (``--compact`` stores only the rows).
 """
 from __future__ import annotations
 
@@ -299,6 +302,27 @@ def replay_study_name(dataset: str, preset: str, searcher: str, seed: int) -> st
     return schema.study_name(dataset, f"replay-{preset}-{searcher}", seed)
 
 
+def summary_study_name(dataset: str, preset: str) -> str:
+    return schema.study_name(dataset, f"replay-{preset}", 0)[: -len("-s0")]
+
+
+def compact_key(searcher: str, seed: int) -> str:
+    """The summary study's user attr that holds one replayed run."""
+    return f"{schema.REPLAY_RUN_PREFIX}{searcher}:s{seed}"
+
+
+def compact_run(run: ReplayedRun, budget: int, key: str) -> dict[str, Any]:
+    """One replayed run as the report needs it: per trial, in completion order, its epochs,
+    simulated seconds, value (None unless COMPLETE) and state ("C"omplete / "P"runed)."""
+    return {
+        "searcher": run.label, "backend": run.backend, "seed": run.spec.seed,
+        "budget_epochs": budget, "used": run.epochs_used, "surrogate_key": key,
+        "trials": [[int(t.attrs[schema.T_EPOCHS]), float(t.attrs[schema.T_WALL]),
+                    None if t.state != "COMPLETE" or t.value is None else float(t.value),
+                    t.state[0]] for t in run.trials],
+    }
+
+
 def run_replay(args: argparse.Namespace) -> int:
     from bench.presets import get_preset
     from bench.record import record_study_name
@@ -328,6 +352,9 @@ def run_replay(args: argparse.Namespace) -> int:
     rdb = store.open_storage(args.storage)
     import optuna
     existing = {s.study_name: s for s in optuna.get_all_study_summaries(rdb)}
+    summary = store.create_study(rdb, summary_study_name(args.dataset, args.preset))
+    rows = {k: v for k, v in summary.user_attrs.items() if k.startswith(schema.REPLAY_RUN_PREFIX)}
+    key = _key(fid, budget, patience, epochs)
     specs, names = [], {}
     for name, sampler, pruner in choices.values():
         for seed in range(args.seed, args.seed + args.seeds):
@@ -338,15 +365,17 @@ def run_replay(args: argparse.Namespace) -> int:
             study = replay_study_name(args.dataset, args.preset, label, seed)
             names[spec] = study
             old = existing.get(study)
-            if old is not None:
-                old_bench = old.user_attrs.get(schema.STUDY_BENCH) or {}
-                done = old_bench.get("replay_done")
-                same = old_bench.get("surrogate_key") == _key(fid, budget, patience, epochs)
-                if done and same and not args.replace:
-                    continue
-                if done and not same and not args.replace:
+            old_bench = (old.user_attrs.get(schema.STUDY_BENCH) or {}) if old is not None else {}
+            row = rows.get(compact_key(label, seed))
+            stored = row if row is not None else old_bench if old_bench.get("replay_done") else None
+            complete = row is not None and (args.compact or old_bench.get("replay_done"))
+            if stored is not None and not args.replace:
+                if stored.get("surrogate_key") != key:
                     raise UserError(f"replay study {study!r} was made with another record, budget "
                                     "or early stopping; pass --replace to replay it again")
+                if complete:
+                    continue
+            if old is not None and (args.replace or not args.compact):
                 optuna.delete_study(study_name=study, storage=rdb)
             specs.append(spec)
     print(f"[replay] {len(specs)} runs to replay ({len(searchers) * args.seeds - len(specs)} "
@@ -362,7 +391,10 @@ def run_replay(args: argparse.Namespace) -> int:
                                  mp_context=multiprocessing.get_context("spawn")) as pool:
             first_done: float | None = None  # ETA from the first result: not the set-up
             for i, run in enumerate(pool.map(_work, specs, chunksize=1), 1):
-                _store_run(rdb, names[run.spec], run, record, fid, budget, patience, epochs)
+                if not args.compact:
+                    _store_run(rdb, names[run.spec], run, record, fid, budget, patience, epochs)
+                summary.set_user_attr(compact_key(run.label, run.spec.seed),
+                                      compact_run(run, budget, key))
                 done_runs.append(run)
                 now = time.monotonic()
                 first_done = first_done or now
@@ -375,8 +407,8 @@ def run_replay(args: argparse.Namespace) -> int:
                       f"{run.seconds:.1f}s | {i}/{len(specs)} ETA "
                       f"{rate * (len(specs) - i):.0f}s", flush=True)
     wall = time.monotonic() - wall_started
-    _store_summary(rdb, args, command, searchers, record, fid, wall, budget, epochs, patience,
-                   machine(), versions(), len(done_runs))
+    _store_summary(summary, args, command, searchers, record, fid, wall, budget, epochs,
+                   patience, machine(), versions(), len(done_runs))
     print(f"[replay] {len(done_runs)} runs in {wall:.0f} s; report: python -m bench report "
           f"--storage {args.storage}", flush=True)
     return 0
@@ -422,16 +454,10 @@ def _store_run(rdb: Any, name: str, run: ReplayedRun, record: str, fid: dict[str
     })
 
 
-def _store_summary(rdb: Any, args: argparse.Namespace, command: str, searchers: list[str],
+def _store_summary(study: Any, args: argparse.Namespace, command: str, searchers: list[str],
                    record: str, fid: dict[str, Any], wall: float, budget: int, epochs: int,
                    patience: int, machine: str, versions: dict[str, str], replayed: int) -> None:
-    import optuna
-    name = schema.study_name(args.dataset, f"replay-{args.preset}", 0)[: -len("-s0")]
-    try:
-        optuna.delete_study(study_name=name, storage=rdb)
-    except KeyError:
-        pass
-    study = store.create_study(rdb, name, load_if_exists=False)
+    """The last replay command's provenance; the runs' rows (every command's) stay."""
     study.set_user_attr(schema.STUDY_BENCH, {
         "kind": schema.KIND_REPLAY_SUMMARY, "dataset": args.dataset, "preset": args.preset,
         "command": command, "wall_seconds": round(wall, 1), "replayed_runs": replayed,
@@ -462,4 +488,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", default=DEFAULT_STORAGE)
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes (default: cores)")
     p.add_argument("--replace", action="store_true", help="replay runs already stored again")
+    p.add_argument("--compact", action="store_true",
+                   help="store each run only as a row of the summary study (what the report "
+                        "reads), not as a study of its own: a small store")
     p.set_defaults(func=lambda args: run_replay(args))

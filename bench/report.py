@@ -109,6 +109,35 @@ def _load_run(rdb: optuna.storages.BaseStorage, name: str, bench: dict,
                preset=str(bench["preset"]) if bench.get("preset") is not None else None)
 
 
+def _compact_trial(number: int, row: Sequence[Any]) -> FrozenTrial:
+    """A replayed trial from its summary row: what the statistics read (epochs, seconds,
+    value, state), on the replay's simulated calendar."""
+    epochs, wall, value, state = row
+    return FrozenTrial(
+        number=number, state=TrialState.COMPLETE if state == "C" else TrialState.PRUNED,
+        value=value if state == "C" else None, datetime_start=None,
+        datetime_complete=None, params={}, distributions={},
+        user_attrs={schema.T_EPOCHS: epochs, schema.T_WALL: wall}, system_attrs={},
+        intermediate_values={}, trial_id=number)
+
+
+def _compact_runs(name: str, bench: dict, attrs: dict[str, Any]) -> list[Run]:
+    """The replayed runs a replay-summary study holds as rows (``bench.replay.compact_run``)."""
+    runs = []
+    for key, row in sorted(attrs.items()):
+        if not key.startswith(schema.REPLAY_RUN_PREFIX) or not isinstance(row, dict):
+            continue
+        trials = [_compact_trial(i, t) for i, t in enumerate(row.get("trials") or [])]
+        if not trials:
+            continue
+        runs.append(Run(name=f"{name}:{row['searcher']}:s{row['seed']}",
+                        searcher=str(row["searcher"]), seed=row["seed"],
+                        backend=str(row.get("backend", BACKEND_KT)),
+                        budget_epochs=float(row["budget_epochs"]), trials=trials, retrain=None,
+                        used=int(row.get("used", 0)), preset=str(bench.get("preset"))))
+    return runs
+
+
 def collect(storage: str) -> dict[str, DatasetStudies]:
     """Group the store's benchmark studies by data set (studies without ``bench`` are skipped)."""
     # Only reads: a write-protected store is fine, a missing one is an error (not a new file).
@@ -116,13 +145,29 @@ def collect(storage: str) -> dict[str, DatasetStudies]:
     data: dict[str, DatasetStudies] = {}
     # get_all_studies, not get_all_study_summaries: the summaries read every trial of every
     # study (to count them), and the runs' trials would then be read a second time
-    for summary in sorted(rdb.get_all_studies(), key=lambda s: s.study_name):
+    studies = sorted(rdb.get_all_studies(), key=lambda s: s.study_name)
+    # Replayed runs come from their summary's rows; a replay study of its own is read only
+    # where no row holds it (a store written before the rows existed).
+    compact: set[tuple[str, str, str, str]] = set()
+    for summary in studies:
+        bench = summary.user_attrs.get(schema.STUDY_BENCH)
+        if isinstance(bench, dict) and bench.get("kind") == schema.KIND_REPLAY_SUMMARY:
+            dataset, preset = str(bench.get("dataset", "unknown")), str(bench.get("preset"))
+            group = data.setdefault(dataset, DatasetStudies())
+            for run in _compact_runs(summary.study_name, bench, summary.user_attrs):
+                group.replays.setdefault(preset, {}).setdefault(run.searcher, []).append(run)
+                compact.add((dataset, preset, run.searcher, _json(run.seed)))
+    for summary in studies:
         bench = summary.user_attrs.get(schema.STUDY_BENCH)
         if not isinstance(bench, dict) or "kind" not in bench:
             continue
         group = data.setdefault(str(bench.get("dataset", "unknown")), DatasetStudies())
         kind = bench["kind"]
         retrain = summary.user_attrs.get(schema.STUDY_RETRAIN)
+        if kind == schema.KIND_REPLAY and (
+                str(bench.get("dataset", "unknown")), str(bench.get("preset")),
+                str(bench.get("searcher", "?")), _json(bench.get("seed"))) in compact:
+            continue
         if kind in (schema.KIND_SEARCH, schema.KIND_REPLAY):
             run = _load_run(rdb, summary.study_name, bench, retrain)
             searcher = str(bench.get("searcher", "?"))

@@ -64,3 +64,17 @@ class Searcher(ABC):
 # KerasTuner needs a trial limit for some oracles; the epoch budget is what really ends
 # a benchmark run, so "no limit" is a number no run reaches.
 NO_TRIAL_LIMIT = 9999
+
+# KerasTuner's oracles draw the i-th random value of a run from ``seed + i`` (one draw per
+# active hyperparameter, ``Oracle._seed_state``), and treat seed 0 as "pick one at random".
+# So with 11 hyperparameters, runs with seeds s and s + 11 propose the same configurations
+# shifted by one trial, and seed 0 is not reproducible. A benchmark's seeds must be
+# independent runs: each run seed gets a KerasTuner seed ~10^6 draws away from the next.
+KT_SEED_STRIDE = 1_000_003
+KT_SEED_MODULUS = 4_294_967_291  # the largest prime < 2**32: distinct run seeds stay distinct
+
+
+def keras_tuner_seed(seed: int) -> int:
+    """The KerasTuner oracle seed for a run seed: non-zero, < 2**32 (NumPy's RandomState
+    takes it in BayesianOptimization), far apart for different run seeds."""
+    return (seed * KT_SEED_STRIDE) % KT_SEED_MODULUS + 1

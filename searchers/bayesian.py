@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from searchers.base import NO_TRIAL_LIMIT, Searcher, SearchSettings
+from searchers.base import NO_TRIAL_LIMIT, Searcher, SearchSettings, keras_tuner_seed
 
 if TYPE_CHECKING:  # imported when a run starts, not to list searcher names
     import keras_tuner
@@ -19,4 +19,5 @@ class BayesianOptimization(Searcher):
         return keras_tuner.BayesianOptimization
 
     def tuner_kwargs(self, settings: SearchSettings) -> dict[str, Any]:
-        return dict(max_trials=settings.max_trials or NO_TRIAL_LIMIT, seed=settings.seed)
+        return dict(max_trials=settings.max_trials or NO_TRIAL_LIMIT,
+                    seed=keras_tuner_seed(settings.seed))

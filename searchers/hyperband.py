@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from searchers.base import NO_TRIAL_LIMIT, Searcher, SearchSettings
+from searchers.base import NO_TRIAL_LIMIT, Searcher, SearchSettings, keras_tuner_seed
 
 if TYPE_CHECKING:  # imported when a run starts, not to list searcher names
     import keras_tuner
@@ -25,4 +25,4 @@ class Hyperband(Searcher):
 
     def tuner_kwargs(self, settings: SearchSettings) -> dict[str, Any]:
         return dict(max_epochs=settings.epochs_per_trial, factor=3,
-                    hyperband_iterations=NO_TRIAL_LIMIT, seed=settings.seed)
+                    hyperband_iterations=NO_TRIAL_LIMIT, seed=keras_tuner_seed(settings.seed))

@@ -230,3 +230,41 @@ def test_a_replayed_run_is_deterministic(tmp_path: Path) -> None:
     assert [(t.params, t.state, t.value, t.intermediate) for t in one.trials] == [
         (t.params, t.state, t.value, t.intermediate) for t in two.trials]
     assert any(t.state == "PRUNED" for t in one.trials)
+
+
+def _record_store(url: str) -> None:
+    from models.space import space_config
+    record = store.create_study(store.open_storage(url), "toon-record-quick-s0")
+    for t in _synthetic_record(epochs=2):
+        record.add_trial(t)
+    record.set_user_attr(schema.STUDY_BENCH, {"kind": schema.KIND_RECORD, "space": space_config()})
+
+
+def test_compact_rows_are_what_the_report_reads(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A replay stored only as summary rows (--compact) gives the report exactly the runs a
+    replay with a study per run gives, and its store holds no study per run."""
+    from bench import report
+    stores = {}
+    for mode in ("studies", "compact"):
+        url = f"sqlite:///{tmp_path / (mode + '.db')}"
+        _record_store(url)
+        args = ["replay", "--searchers", "random,bohb", "--seeds", "3", "--preset", "quick",
+                "--jobs", "1", "--storage", url] + (["--compact"] if mode == "compact" else [])
+        assert main(args) == 0
+        stores[mode] = url
+    capsys.readouterr()
+    names = {s.study_name for s in optuna.get_all_study_summaries(store.open_storage(stores["compact"]))}
+    assert names == {"toon-record-quick-s0", "toon-replay-quick"}
+    full, compact = (report.collect(stores[m])["toon"].replays["quick"] for m in ("studies", "compact"))
+    assert sorted(full) == sorted(compact) == ["bohb", "random"]
+    for searcher in full:
+        assert [r.seed for r in full[searcher]] == [r.seed for r in compact[searcher]] == [0, 1, 2]
+        for a, b in zip(full[searcher], compact[searcher]):
+            assert (a.used, a.budget_epochs, a.backend) == (b.used, b.budget_epochs, b.backend)
+            assert [p for p in report.anytime(a.trials)] == [p for p in report.anytime(b.trials)]
+            assert report.best_within(a, [25, 50, 100]).tolist() == report.best_within(
+                b, [25, 50, 100]).tolist()
+    # The compact store resumes from its rows: nothing replayed twice.
+    assert main(["replay", "--searchers", "random,bohb", "--seeds", "3", "--preset", "quick",
+                 "--jobs", "1", "--storage", stores["compact"], "--compact"]) == 0
+    assert "0 runs to replay (6 already stored)" in capsys.readouterr().out
