@@ -34,6 +34,7 @@ KIND_SCALING = schema.KIND_SCALING
 BACKEND_OPTUNA = schema.BACKEND_OPTUNA
 BACKEND_KT = schema.BACKEND_KERAS_TUNER
 RANDOM_SEARCHER = "random"          # KerasTuner RandomSearch: the reference searcher
+DEFAULT_SEARCHER = "optuna"         # the Optuna-backed default: what the answer is about
 MIN_IMPORTANCE_TRIALS = 5
 BUDGET_SHARES = (25, 50, 100)      # percent of a run's budget: the statistics' rows
 RANK_GRID = tuple(range(1, 101))   # percent of the budget: x of the mean-rank plot
@@ -625,7 +626,47 @@ def render_statistics(runs: dict[str, list[Run]], png: Path, out_dir: Path,
                   "val_loss, at the top).", ""]
     else:
         lines += ["No mean ranks: the searchers share no seed.", ""]
-    return lines + render_tests(table, percents, runs)
+    return lines + render_to_target(runs) + render_tests(table, percents, runs)
+
+
+def replay_target(runs: dict[str, list[Run]]) -> float | None:
+    """RandomSearch's median best val_loss at 100% of the budget: the quality to reach."""
+    random_runs = runs.get(RANDOM_SEARCHER)
+    if not random_runs:
+        return None
+    return float(np.median([best_within(r, [100])[0] for r in random_runs]))
+
+
+def epochs_to_target(runs: Sequence[Run], target: float) -> float:
+    """Median over runs of the epochs spent when the best-so-far first met ``target``
+    (inf for a run that never did)."""
+    spent = []
+    for run in runs:
+        hit = reach(anytime(run.trials), target)
+        spent.append(hit.epochs if hit else math.inf)
+    return float(np.median(spent))
+
+
+def render_to_target(runs: dict[str, list[Run]]) -> list[str]:
+    """How many epochs each searcher needs for RandomSearch's full-budget quality."""
+    target = replay_target(runs)
+    if target is None or not math.isfinite(target):
+        return []
+    rows = []
+    for searcher, rs in runs.items():
+        hits = [reach(anytime(r.trials), target) for r in rs]
+        med = epochs_to_target(rs, target)
+        budget = median(r.budget_epochs for r in rs if r.budget_epochs)
+        share = f"{100 * med / budget:.0f}%" if budget and math.isfinite(med) else DASH
+        rows.append((searcher, _seeds_text([r.seed for r in rs], unit=False),
+                     f"{sum(h is not None for h in hits)}/{len(rs)}",
+                     _n(med) if math.isfinite(med) else "not reached", share))
+    return [f"**Epochs to RandomSearch's quality.** Target: RandomSearch's median best "
+            f"val_loss at 100% of the budget, {_f(target)}. Median over runs of the "
+            f"cumulative epochs at the first trial whose best-so-far meets it (a run that "
+            f"never does counts as not reached).", ""] + _table(
+        ("searcher", "seeds", "runs reaching it", "median epochs to it", "share of the budget"),
+        rows)
 
 
 def render_tests(table: BudgetTable, percents: Sequence[int],
@@ -651,11 +692,15 @@ def render_real_statistics(dataset: str, runs: dict[str, list[Run]], out_dir: Pa
                            plots_dir: Path) -> list[str]:
     """The statistics section for the real runs, once every searcher has enough seeds."""
     lines = ["### Statistics over seeds", ""]
-    fewest = min(runs, key=lambda s: (_distinct_seeds(runs[s]), s))
-    if _distinct_seeds(runs[fewest]) < MIN_TEST_SEEDS:
-        return lines + [f"Too few seeds for a test: every searcher needs at least "
-                        f"{MIN_TEST_SEEDS}, `{fewest}` has {_distinct_seeds(runs[fewest])}.", ""]
-    return lines + render_statistics(runs, plots_dir / f"{_slug(dataset)}_ranks.png", out_dir,
+    enough = {s: rs for s, rs in runs.items() if _distinct_seeds(rs) >= MIN_TEST_SEEDS}
+    few = sorted(set(runs) - set(enough))
+    if few:
+        lines += [f"Left out of the statistics (fewer than {MIN_TEST_SEEDS} seeds): "
+                  + ", ".join(f"`{s}` ({_distinct_seeds(runs[s])})" for s in few) + ".", ""]
+    if len(enough) < 2:
+        return lines + [f"Too few seeds for a test: at least two searchers need "
+                        f"{MIN_TEST_SEEDS} seeds or more.", ""]
+    return lines + render_statistics(enough, plots_dir / f"{_slug(dataset)}_ranks.png", out_dir,
                                      f"{dataset}: mean rank over the budget")
 
 
@@ -1064,6 +1109,115 @@ def render_dataset(dataset: str, group: DatasetStudies, out_dir: Path,
     return lines
 
 
+def _verdicts_at_full_budget(runs: dict[str, list[Run]]) -> list[Any]:
+    """The statistics section's tests at 100% of the budget (same family, same Holm)."""
+    challengers = [s for s, rs in runs.items() if rs[0].backend == BACKEND_OPTUNA]
+    opponents = [s for s, rs in runs.items() if rs[0].backend == BACKEND_KT]
+    column = {s: [float(best_within(r, [100])[0]) for r in rs] for s, rs in runs.items()}
+    return pairwise(column, challengers, opponents, alpha=ALPHA, label="100% budget")
+
+
+def answer_for(dataset: str, group: DatasetStudies) -> list[str]:
+    """A few lines per data set: which searcher, how sure (verdicts), what it costs."""
+    lines: list[str] = []
+    for preset, runs in group.replays.items():
+        if not runs:
+            continue
+        best = {s: float(np.median([best_within(r, [100])[0] for r in rs]))
+                for s, rs in runs.items()}
+        winner = min(best, key=lambda s: (best[s], s))
+        kt = {s: v for s, v in best.items() if runs[s][0].backend == BACKEND_KT}
+        budget = median(r.budget_epochs for rs in runs.values() for r in rs if r.budget_epochs)
+        seeds = min(_distinct_seeds(rs) for rs in runs.values())
+        lines += [f"**`{dataset}`**, replay of preset `{preset}` ({_n(budget)}-epoch budget, "
+                  f"{seeds}+ seeds per searcher):", ""]
+        text = (f"- Lowest median best val_loss at 100% of the budget: `{winner}` "
+                f"({runs[winner][0].backend}) {_f(best[winner])}")
+        if kt:
+            top_kt = min(kt, key=lambda s: (kt[s], s))
+            text += f"; best KerasTuner searcher `{top_kt}` {_f(kt[top_kt])}"
+        lines.append(text + ".")
+        focus = DEFAULT_SEARCHER if DEFAULT_SEARCHER in runs else winner
+        if runs[focus][0].backend == BACKEND_OPTUNA:
+            mine = [v for v in _verdicts_at_full_budget(runs) if focus in (v.a, v.b)]
+            lines += [f"- `{focus}`{' (the default Optuna-backed searcher)' if focus == DEFAULT_SEARCHER else ''}"
+                      f" against each KerasTuner searcher:"]
+            lines += [f"  - {v.line()}" for v in mine]
+        target = replay_target(runs)
+        if target is not None and math.isfinite(target) and budget:
+            spent = epochs_to_target(runs[focus], target)
+            verdict = "met" if spent <= budget / 3 else "not met"
+            lines.append(f"- `{focus}` reaches RandomSearch's median full-budget quality "
+                         f"({_f(target)}) after {_n(spent) if math.isfinite(spent) else 'never'} "
+                         f"epochs (median over seeds; a third of the budget is {_n(budget / 3)}: "
+                         f"{verdict}).")
+        lines.append("")
+    if group.runs:
+        lines += _answer_real(dataset, group.runs, group)
+    return lines
+
+
+def _answer_real(dataset: str, runs: dict[str, list[Run]], group: DatasetStudies) -> list[str]:
+    """The real runs' part of the answer: medians, and the retrained models against the
+    baseline."""
+    best = {s: median(cast(float, bt.value) for r in rs if (bt := best_trial(r.trials)))
+            for s, rs in runs.items()}
+    best = {s: v for s, v in best.items() if v is not None}
+    if not best:
+        return []
+    focus = DEFAULT_SEARCHER if DEFAULT_SEARCHER in best else min(best, key=lambda s: (best[s], s))
+    kt = {s: v for s, v in best.items() if runs[s][0].backend == BACKEND_KT}
+    seeds = _distinct_seeds(runs[focus])
+    text = (f"**`{dataset}`, real runs:** `{focus}` median best val_loss {_f(best[focus])} over "
+            f"{seeds} seed(s)")
+    if kt:
+        top = min(kt, key=lambda s: (kt[s], s))
+        worse = "no worse than" if best[focus] <= kt[top] else "worse than"
+        text += (f", {worse} the best KerasTuner searcher `{top}` {_f(kt[top])} over "
+                 f"{_distinct_seeds(runs[top])} seed(s)")
+    lines = [text + "."]
+    mine = [r.retrain for r in runs[focus] if r.retrain]
+    if mine and group.baselines:
+        acc = median(float(r["test_accuracy"]) for r in mine if "test_accuracy" in r)
+        base = median(float(b["test_accuracy"]) for _, b in group.baselines
+                      if "test_accuracy" in b)
+        lines.append(f"Its retrained best models: median test accuracy {_f(acc)} against the "
+                     f"baseline's {_f(base)} ({len(mine)} and {len(group.baselines)} seeds).")
+    overhead = median(_attr(t, schema.T_WALL) - _attr(t, schema.T_FIT)
+                      for r in runs[focus] for t in r.trials
+                      if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+                      and schema.T_FIT in t.user_attrs)
+    ref = runs.get(RANDOM_SEARCHER)
+    if overhead is not None and ref:
+        ref_overhead = median(_attr(t, schema.T_WALL) - _attr(t, schema.T_FIT)
+                              for r in ref for t in r.trials
+                              if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+                              and schema.T_FIT in t.user_attrs)
+        lines.append(f"Cost: median overhead per trial (wall - fit) {_f(overhead, 3)} s against "
+                     f"RandomSearch's {_f(ref_overhead, 3)} s in the same runs.")
+    return [" ".join(lines), ""]
+
+
+def render_answer(data: dict[str, DatasetStudies], notes: str | None) -> list[str]:
+    lines = ["## Answer", "",
+             "Generated from the store below: the replay benchmark (many seeds, simulated "
+             "training) says who wins and how sure we are; the real runs check it.", ""]
+    for dataset in sorted(data):
+        lines += answer_for(dataset, data[dataset])
+    if notes:
+        lines += [notes.rstrip("\n"), ""]
+    return lines
+
+
+def notes_path(storage: str) -> Path | None:
+    """An SQLite store's notes: ``<store>.notes.md`` beside it (prose the store cannot hold:
+    how the figures were made, what they mean), included after the answer."""
+    if not storage.startswith("sqlite:///"):
+        return None
+    db = Path(storage[len("sqlite:///"):])
+    return db.with_suffix(".notes.md")
+
+
 def write_report(storage: str, out: str | Path = "RESULTS.md",
                  plots_dir: str | Path = "results") -> Path:
     """Write RESULTS.md (and PNG plots under ``plots_dir``) for every data set in the store.
@@ -1077,6 +1231,9 @@ def write_report(storage: str, out: str | Path = "RESULTS.md",
     lines = ["# Results", "",
              f"Read from the study store `{store.display_url(storage)}`; "
              f"data sets: {', '.join(f'`{d}`' for d in sorted(data))}.", ""]
+    notes = notes_path(storage)
+    lines += render_answer(data, notes.read_text(encoding="utf-8")
+                           if notes is not None and notes.is_file() else None)
     for dataset in sorted(data):
         lines += render_dataset(dataset, data[dataset], out.parent, plots)
     out.write_text("\n".join(lines).rstrip("\n") + "\n", encoding="utf-8", newline="\n")

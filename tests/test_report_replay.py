@@ -141,8 +141,9 @@ def test_search_section_holds_only_real_runs(report):
     assert sorted(rows) == ["random", "tpe"] and {r["seeds"] for r in rows.values()} == {"2"}
     assert float(rows["tpe"]["best val_loss"].split()[0]) == pytest.approx(
         statistics.median([0.21, 0.39]))
-    assert ("Too few seeds for a test: every searcher needs at least 5, `random` has 2."
-            in _section(md, "### Statistics over seeds"))
+    real = _section(md, "### Statistics over seeds")
+    assert "Left out of the statistics (fewer than 5 seeds): `random` (2), `tpe` (2)." in real
+    assert "Too few seeds for a test: at least two searchers need 5 seeds or more." in real
 
 
 def test_replay_section_provenance_and_surrogate(report):
@@ -249,3 +250,28 @@ def test_real_runs_with_enough_seeds_get_tests_and_odd_summaries_render(tmp_path
     assert "No surrogate fidelity figures recorded." in replay
     assert "No replay studies with a finished trial for this preset." in replay
     assert "Replay vs real" not in md
+
+
+def test_answer_opens_the_report_with_the_winner_its_verdicts_and_epochs(report):
+    _, md = report
+    answer = _section(md, "## Answer")
+    assert md.index("## Answer") < md.index(f"## Data set `{DATASET}`")
+    # replay medians at 100%: tpe 0.20 + 0.01 * median(0..5), random 0.45 + 0.025
+    assert (f"- Lowest median best val_loss at 100% of the budget: `tpe` (optuna) 0.2250; "
+            f"best KerasTuner searcher `random` 0.4750.") in answer
+    assert re.search(r"  - tpe beats random at 100% budget \(Mann-Whitney U one-sided, "
+                     r"Holm-adjusted p = [0-9.e-]+, n = 6 vs 6\)", answer)
+    # RandomSearch's median 0.475 is met by tpe's first trial (0.30..0.35): 5 of 20 epochs
+    assert ("- `tpe` reaches RandomSearch's median full-budget quality (0.4750) after 5 epochs "
+            "(median over seeds; a third of the budget is 6.7: met).") in answer
+    assert "**`toon`, real runs:** `tpe` median best val_loss 0.3000 over 2 seed(s)" in answer
+
+
+def test_notes_beside_the_store_follow_the_answer(tmp_path):
+    url = f"sqlite:///{tmp_path / 'bench.db'}"
+    _add_run(url, schema.KIND_SEARCH, "tpe", 0, REAL[("tpe", 0)])
+    (tmp_path / "bench.notes.md").write_text("### How to read this\n\nProse the store lacks.\n")
+    md = write_report(url, tmp_path / "R.md", tmp_path / "plots").read_text(encoding="utf-8")
+    assert "\n### How to read this\n\nProse the store lacks.\n\n## Data set `toon`" in md
+    (tmp_path / "bench.notes.md").unlink()
+    assert "Prose" not in write_report(url, tmp_path / "R.md", tmp_path / "plots").read_text()
