@@ -154,6 +154,7 @@ class Prepared:
     data: Any
     run_dir: Path
     lock: runlock.Lock = field(default_factory=runlock.NoLock)
+    finished: bool = False  # nothing left to run: the budget (or --max-trials) is spent
 
     def refresh(self, wall: float = 0.0) -> "RunSummary":
         return _summary(self.cfg, self.study_name, self.label, self.study, self.run_dir, wall)
@@ -249,7 +250,9 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
             study.sampler, _ = searcher.study_components(
                 replace(settings, seed=derived_seed(settings.seed, started)))
         project = run_dir / "kt" / (f"worker-{cfg.worker}" if cfg.worker else "main")
-        if searcher.backend != "optuna" and study.trials and not (project / "oracle.json").exists():
+        finished = _finished_run(cfg, study)
+        if (searcher.backend != "optuna" and study.trials and not finished
+                and not (project / "oracle.json").exists()):
             raise UserError(f"study {name!r} already has {len(study.trials)} trials but its "
                             f"KerasTuner project {project} is missing: a KerasTuner searcher "
                             "cannot resume without it (use another --study)")
@@ -265,7 +268,20 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
         lock.release()
         raise
     return Prepared(cfg, searcher, replace(settings, study=study), label, name, study, data,
-                    run_dir, lock)
+                    run_dir, lock, finished)
+
+
+def _finished_run(cfg: RunConfig, study: Any) -> bool:
+    """Has this run nothing left to do? Then resuming it needs no KerasTuner project (a
+    committed store's finished runs, whose logs stayed on another machine)."""
+    from optuna.trial import TrialState
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials):
+        return False
+    if cfg.budget_epochs and store.epochs_used(trials) >= cfg.budget_epochs:
+        return True
+    done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    return bool(cfg.max_trials) and done >= cfg.max_trials
 
 
 INTERRUPTED_TRIAL = "interrupted: the process running this trial ended before it finished"
@@ -306,6 +322,8 @@ def run_search(cfg: RunConfig, printer: Callable[[str], None] | None = None) -> 
     """Run (or resume) one search and return its summary. Raises UserError / RunError."""
     p = prepare_study(cfg)
     try:
+        if p.finished and not cfg.under_launcher:
+            return p.refresh()
         with disk_full_as_run_error(p.run_dir):
             return _search(p, printer)
     finally:

@@ -70,6 +70,8 @@ def run_supervised(cfg: RunConfig, trials_per_process: int) -> RunSummary:
         raise ValueError("a build_model_factory cannot cross into a trial process")
     p = prepare_study(cfg)
     try:
+        if p.finished:
+            return p.refresh()
         return _supervise(p, trials_per_process)
     finally:
         p.lock.release()

@@ -327,3 +327,23 @@ def test_budget_cut_only_when_the_budget_really_cut_a_trial(quick_config, storag
     resumed_line = [ln for ln in lines if "trial #2" in ln][0]
     assert "best=-" not in resumed_line
     assert f"best={min(best_before, last.value or 9e9):.4f}" in resumed_line
+
+
+def test_finished_keras_tuner_run_without_its_project_is_done_not_an_error(
+        workdir: Path, storage_url: str, capsys: pytest.CaptureFixture) -> None:
+    """A committed store's finished runs resume (as done) on a machine without their logs;
+    an unfinished one still needs its KerasTuner project, and says so."""
+    argv = ["run", "--searcher", "random", *QUICK, "--budget-epochs", "4", "--storage",
+            storage_url, "--trials-per-process", "0"]
+    rc, _, err = _cli(argv + ["--logdir", str(workdir / "a")], capsys)
+    assert rc == 0, err
+    before = optuna.load_study(study_name="toon-random-s0", storage=storage_url).trials
+    rc, out, err = _cli(argv + ["--logdir", str(workdir / "b")], capsys)
+    assert rc == 0, err
+    assert "| epochs 4/4 | this run 0s" in out, out
+    assert len(optuna.load_study(study_name="toon-random-s0", storage=storage_url).trials) == len(before)
+    assert not (workdir / "b" / "toon-random-s0" / "kt").exists()  # nothing run, nothing made
+    rc, _, err = _cli(argv[:-4] + ["--budget-epochs", "8", "--storage", storage_url,
+                                   "--trials-per-process", "0", "--logdir", str(workdir / "b")],
+                      capsys)
+    assert rc == 2 and "cannot resume without it" in _one_line(err)
