@@ -4,7 +4,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from searchers.base import Searcher, SearchSettings
-from searchers.optuna_components import make_pruner, make_sampler
+from searchers.optuna_components import (DEFAULT_PRUNER, DEFAULT_SAMPLER, make_pruner,
+                                          make_sampler)
 
 if TYPE_CHECKING:  # imported when a run starts, not to list searcher names
     import keras_tuner
@@ -42,5 +43,10 @@ class OptunaBacked(Searcher):
 
 
 class Optuna(OptunaBacked):
+    """The recommended default (RESULTS.md): what OptunaSearch does with no sampler/pruner."""
+
     name = "optuna"
-    summary = "Optuna-backed tuner; choose --sampler and --pruner (default TPE, no pruning)"
+    summary = ("Optuna-backed tuner, default TPE (10 start-up trials) + successive halving "
+               "from epoch 2; choose --sampler and --pruner")
+    sampler = DEFAULT_SAMPLER
+    pruner = DEFAULT_PRUNER

@@ -29,6 +29,7 @@ import optuna
 from keras_tuner.src.engine import trial as trial_module
 from optuna.trial import TrialState
 
+from searchers.optuna_components import default_pruner, default_sampler
 from searchers.optuna_space import suggest
 from searchers.tickets import top_up_tickets  # also imported from here
 
@@ -203,7 +204,9 @@ class OptunaOracle(keras_tuner.Oracle):
             as for every KerasTuner oracle.
         study: an existing ``optuna.Study``; or give ``storage`` and ``study_name``.
         sampler, pruner: used when the oracle creates the study (default: TPE seeded
-            with ``seed``, no pruning).
+            with ``seed``, and successive halving from epoch 2: the benchmark's choice,
+            ``searchers.optuna_components``; ``optuna.pruners.NopPruner()`` trains every
+            trial to the end as KerasTuner does).
         storage: an Optuna storage or URL. Resume needs a persistent one (SQLite,
             PostgreSQL, MySQL): a retried trial must still exist in the study.
     """
@@ -239,8 +242,8 @@ class OptunaOracle(keras_tuner.Oracle):
             study = optuna.create_study(
                 storage=storage,
                 study_name=study_name,
-                sampler=sampler or optuna.samplers.TPESampler(seed=seed),
-                pruner=pruner or optuna.pruners.NopPruner(),
+                sampler=sampler or default_sampler(seed),
+                pruner=pruner or default_pruner(),
                 direction=_direction(self.objective),
                 load_if_exists=True,
             )
@@ -249,7 +252,7 @@ class OptunaOracle(keras_tuner.Oracle):
                 # A resumed study: a sampler seeded as in the first run would replay the
                 # configurations already tried (its random draws ignore the history).
                 # Offset the seed by the study's size: still deterministic, not a replay.
-                study.sampler = optuna.samplers.TPESampler(seed=(seed + n_existing) % 2**32)
+                study.sampler = default_sampler((seed + n_existing) % 2**32)
         self.study = study
         if study.metric_names is None:  # the dashboard shows "Objective 0" without a name
             with warnings.catch_warnings():

@@ -7,8 +7,11 @@
     tuner.search(x, y, epochs=10, validation_data=(xv, yv))
     best = tuner.get_best_models(1)[0]
 
-Everything a ``RandomSearch`` user calls works the same way. What it adds: any Optuna
-sampler and pruner, and an Optuna study in an SQL store (by default an SQLite file inside
+Everything a ``RandomSearch`` user calls works the same way. With no ``sampler=`` /
+``pruner=`` it searches with the benchmark's recommended default, TPE plus successive
+halving from epoch 2 (weak trials stop early, so more configurations fit in the same
+epochs; pass ``pruner=optuna.pruners.NopPruner()`` to train every trial to the end, as
+KerasTuner does). What it adds: any Optuna sampler and pruner, and an Optuna study in an SQL store (by default an SQLite file inside
 the project directory, so ``overwrite=False`` resumes; pass ``storage=`` a PostgreSQL or
 MySQL URL to share the study between workers and machines).
 

@@ -118,13 +118,16 @@ def captured(fn, *args) -> str:
 # ---- one real search per tuner, shared by the cheap assertions below ---------------------
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
-    """OptunaSearch and RandomSearch, same build, same search() call: 3 trials, 2 epochs."""
+    """OptunaSearch and RandomSearch, same build, same search() call: 3 trials, 2 epochs.
+    OptunaSearch without its default pruner: every trial trains to the end, as in KerasTuner
+    (the default's pruning: ``test_default_search_is_tpe_with_successive_halving``)."""
     root = tmp_path_factory.mktemp("parity")
     out = {}
     for kind, make in (("optuna", ost), ("random", rst)):
         take_runs()
+        extra = {"pruner": optuna.pruners.NopPruner()} if kind == "optuna" else {}
         tuner = make(build, root / kind, name="proj", objective="val_loss", max_trials=3,
-                     seed=11, overwrite=True)
+                     seed=11, overwrite=True, **extra)
         tuner.search(X, Y, epochs=2, batch_size=16, validation_data=(XV, YV),
                      callbacks=[Recorder()], verbose=0)
         out[kind] = (tuner, take_runs())
@@ -780,3 +783,20 @@ def test_best_epoch_weights_written_once_at_train_end(tmp_path) -> None:
         np.testing.assert_array_equal(got, want)
     for got, want in zip(m.get_weights(), weights[2]):
         np.testing.assert_array_equal(got, want)
+
+
+def test_default_search_is_tpe_with_successive_halving(tmp_path):
+    """No sampler/pruner given: the benchmark's default, which stops weak trials early."""
+    from searchers.optuna_components import SHA_MIN_RESOURCE, SHA_REDUCTION_FACTOR
+    tuner = ost(build, tmp_path, name="d", objective="val_loss", max_trials=8, seed=3)
+    sampler, pruner = tuner.study.sampler, tuner.study.pruner
+    assert isinstance(sampler, optuna.samplers.TPESampler) and sampler._n_startup_trials == 10
+    assert isinstance(pruner, optuna.pruners.SuccessiveHalvingPruner)
+    assert (pruner._min_resource, pruner._reduction_factor) == (SHA_MIN_RESOURCE,
+                                                                SHA_REDUCTION_FACTOR)
+    tuner.search(X, Y, epochs=4, batch_size=16, validation_data=(XV, YV), verbose=0)
+    trials = tuner.study.trials
+    assert len(trials) == 8 and "PRUNED" in states(tuner.study)   # it really prunes
+    for t in trials:
+        if t.state.name == "PRUNED":   # at a rung: epoch 2 (or 6, beyond these 4)
+            assert max(t.intermediate_values) == SHA_MIN_RESOURCE
