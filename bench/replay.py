@@ -353,6 +353,10 @@ def run_replay(args: argparse.Namespace) -> int:
     import optuna
     existing = {s.study_name: s for s in optuna.get_all_study_summaries(rdb)}
     summary = store.create_study(rdb, summary_study_name(args.dataset, args.preset))
+    if schema.STUDY_BENCH not in summary.user_attrs:  # its rows show in a report at once
+        summary.set_user_attr(schema.STUDY_BENCH, {
+            "kind": schema.KIND_REPLAY_SUMMARY, "dataset": args.dataset, "preset": args.preset,
+            "record_study": record, "surrogate": fid})
     rows = {k: v for k, v in summary.user_attrs.items() if k.startswith(schema.REPLAY_RUN_PREFIX)}
     key = _key(fid, budget, patience, epochs)
     specs, names = [], {}

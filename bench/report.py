@@ -1182,8 +1182,14 @@ def _answer_real(dataset: str, runs: dict[str, list[Run]], group: DatasetStudies
     best = {s: v for s, v in best.items() if v is not None}
     if not best:
         return []
-    focus = DEFAULT_SEARCHER if DEFAULT_SEARCHER in best else min(best, key=lambda s: (best[s], s))
+    optuna_backed = {s: v for s, v in best.items() if runs[s][0].backend == BACKEND_OPTUNA}
     kt = {s: v for s, v in best.items() if runs[s][0].backend == BACKEND_KT}
+    if DEFAULT_SEARCHER in best:
+        focus = DEFAULT_SEARCHER
+    elif optuna_backed:
+        focus = min(optuna_backed, key=lambda s: (optuna_backed[s], s))
+    else:
+        return [f"**`{dataset}`, real runs:** no Optuna-backed searcher yet.", ""]
     seeds = _distinct_seeds(runs[focus])
     text = (f"**`{dataset}`, real runs:** `{focus}` median best val_loss {_f(best[focus])} over "
             f"{seeds} seed(s)")
