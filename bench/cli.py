@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="one search, logged to TensorBoard and the study store",
                        description=f"Searchers: {names}.")
-    p.add_argument("--searcher", default="tpe", help="searcher name (default tpe)")
+    p.add_argument("--searcher", default="optuna",
+                   help="searcher name (default optuna: the recommended Optuna-backed search)")
     p.add_argument("--study", help="study name (default <dataset>-<searcher>-s<seed>)")
     p.add_argument("--workers", type=int, default=1,
                    help="worker processes sharing the study (Optuna-backed searchers)")
