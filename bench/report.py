@@ -155,9 +155,9 @@ def collect(storage: str) -> dict[str, DatasetStudies]:
         if isinstance(bench, dict) and bench.get("kind") == schema.KIND_REPLAY_SUMMARY:
             dataset, preset = str(bench.get("dataset", "unknown")), str(bench.get("preset"))
             group = data.setdefault(dataset, DatasetStudies())
-            for run in _compact_runs(summary.study_name, bench, summary.user_attrs):
-                group.replays.setdefault(preset, {}).setdefault(run.searcher, []).append(run)
-                compact.add((dataset, preset, run.searcher, _json(run.seed)))
+            for row in _compact_runs(summary.study_name, bench, summary.user_attrs):
+                group.replays.setdefault(preset, {}).setdefault(row.searcher, []).append(row)
+                compact.add((dataset, preset, row.searcher, _json(row.seed)))
     for summary in studies:
         bench = summary.user_attrs.get(schema.STUDY_BENCH)
         if not isinstance(bench, dict) or "kind" not in bench:
@@ -1157,8 +1157,8 @@ def answer_for(dataset: str, group: DatasetStudies) -> list[str]:
         focus = DEFAULT_SEARCHER if DEFAULT_SEARCHER in runs else winner
         if runs[focus][0].backend == BACKEND_OPTUNA:
             mine = [v for v in _verdicts_at_full_budget(runs) if focus in (v.a, v.b)]
-            lines += [f"- `{focus}`{' (the default Optuna-backed searcher)' if focus == DEFAULT_SEARCHER else ''}"
-                      f" against each KerasTuner searcher:"]
+            role = " (the default Optuna-backed searcher)" if focus == DEFAULT_SEARCHER else ""
+            lines += [f"- `{focus}`{role} against each KerasTuner searcher:"]
             lines += [f"  - {v.line()}" for v in mine]
         target = replay_target(runs)
         if target is not None and math.isfinite(target) and budget:
@@ -1177,9 +1177,9 @@ def answer_for(dataset: str, group: DatasetStudies) -> list[str]:
 def _answer_real(dataset: str, runs: dict[str, list[Run]], group: DatasetStudies) -> list[str]:
     """The real runs' part of the answer: medians, and the retrained models against the
     baseline."""
-    best = {s: median(cast(float, bt.value) for r in rs if (bt := best_trial(r.trials)))
-            for s, rs in runs.items()}
-    best = {s: v for s, v in best.items() if v is not None}
+    medians = {s: median(cast(float, bt.value) for r in rs if (bt := best_trial(r.trials)))
+               for s, rs in runs.items()}
+    best: dict[str, float] = {s: v for s, v in medians.items() if v is not None}
     if not best:
         return []
     optuna_backed = {s: v for s, v in best.items() if runs[s][0].backend == BACKEND_OPTUNA}

@@ -281,7 +281,7 @@ def _finished_run(cfg: RunConfig, study: Any) -> bool:
     if cfg.budget_epochs and store.epochs_used(trials) >= cfg.budget_epochs:
         return True
     done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-    return bool(cfg.max_trials) and done >= cfg.max_trials
+    return cfg.max_trials is not None and cfg.max_trials > 0 and done >= cfg.max_trials
 
 
 INTERRUPTED_TRIAL = "interrupted: the process running this trial ended before it finished"

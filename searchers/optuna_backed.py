@@ -4,8 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from searchers.base import Searcher, SearchSettings
-from searchers.optuna_components import (DEFAULT_PRUNER, DEFAULT_SAMPLER, make_pruner,
-                                          make_sampler)
+from searchers.optuna_components import DEFAULT_PRUNER, DEFAULT_SAMPLER, make_pruner, make_sampler
 
 if TYPE_CHECKING:  # imported when a run starts, not to list searcher names
     import keras_tuner

@@ -257,8 +257,8 @@ def test_answer_opens_the_report_with_the_winner_its_verdicts_and_epochs(report)
     answer = _section(md, "## Answer")
     assert md.index("## Answer") < md.index(f"## Data set `{DATASET}`")
     # replay medians at 100%: tpe 0.20 + 0.01 * median(0..5), random 0.45 + 0.025
-    assert (f"- Lowest median best val_loss at 100% of the budget: `tpe` (optuna) 0.2250; "
-            f"best KerasTuner searcher `random` 0.4750.") in answer
+    assert ("- Lowest median best val_loss at 100% of the budget: `tpe` (optuna) 0.2250; "
+            "best KerasTuner searcher `random` 0.4750.") in answer
     assert re.search(r"  - tpe beats random at 100% budget \(Mann-Whitney U one-sided, "
                      r"Holm-adjusted p = [0-9.e-]+, n = 6 vs 6\)", answer)
     # RandomSearch's median 0.475 is met by tpe's first trial (0.30..0.35): 5 of 20 epochs
