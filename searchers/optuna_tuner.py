@@ -12,8 +12,9 @@ Everything a ``RandomSearch`` user calls works the same way. With no ``sampler=`
 halving from epoch 2 (weak trials stop early, so more configurations fit in the same
 epochs; ``pruner=optuna.pruners.NopPruner()`` trains every trial to the end, as
 KerasTuner does). What it adds: any Optuna sampler and pruner, and an Optuna study in
-an SQL store (by default an SQLite file inside the project directory, so ``overwrite=False`` resumes; pass ``storage=`` a PostgreSQL or
-MySQL URL to share the study between workers and machines).
+an SQL store (by default an SQLite file inside the project directory, so
+``overwrite=False`` resumes; pass ``storage=`` a PostgreSQL or MySQL URL to share the
+study between workers and machines).
 
 Disk: only the best ``keep_best_checkpoints`` trials (default 3) keep their weights file;
 ``keep_best_checkpoints=None`` keeps every trial's, as KerasTuner does.
