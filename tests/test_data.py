@@ -18,7 +18,7 @@ import bench.toon as toon
 from bench.data import Dataset, load_dataset, stratified_split
 from bench.errors import UserError
 from bench.presets import PRESETS
-from bench.runner import RunConfig
+from bench.runner import RunConfig, load_run_data
 from bench.toon import CLASS_NAMES, DEFAULT_SIZE, generate_toon
 
 
@@ -36,15 +36,28 @@ def cache(tmp_path, monkeypatch) -> Path:
 
 # ------------------------------------------------------------------------ generator
 
-def test_every_preset_trains_on_tall_3_to_1_toon_images(toon_ds):
-    """The seed's images are 600x200 (height x width): every preset's toon run keeps that
-    shape, scaled. A preset without a size of its own (standard) gets the generator's."""
+def test_every_preset_trains_on_tall_3_to_1_toon_images(toon_ds, monkeypatch, tmp_path):
+    """The seed's images are 600x200 (height x width): every preset's toon run loads images
+    of that shape, scaled (full: the seed's own size). Each preset's data set is loaded
+    the way a run loads it (bench.runner.load_run_data -> bench.data), with 12 images
+    instead of 1000 so that the full size stays cheap; the standard preset's real
+    1000-image set (the module's ``toon_ds``) is checked as well."""
+    monkeypatch.setattr(data, "TOON_IMAGES", 12)  # 3 per class: the least that splits
+    sizes = {}
     for name in PRESETS:
-        size = RunConfig(searcher="random", preset=name).resolved().image_size
-        h, w = size if size is not None else toon_ds.input_shape[:2]
-        assert h == 3 * w, (name, h, w)
-    assert RunConfig(searcher="random", preset="full").resolved().image_size == (600, 200)
-    assert toon_ds.input_shape == (*DEFAULT_SIZE, 3)
+        cfg = RunConfig(searcher="random", preset=name,
+                        storage=f"sqlite:///{tmp_path / 'studies.db'}").resolved()
+        ds = load_run_data(cfg)
+        assert len(ds.y_train) + len(ds.y_val) + len(ds.y_test) == 12, name
+        shapes = {x.shape[1:] for x in (ds.x_train, ds.x_val, ds.x_test)}
+        assert len(shapes) == 1, (name, shapes)
+        (h, w, c), = shapes
+        assert h == 3 * w and c == 3, (name, h, w, c)
+        assert ds.describe()["image_size"] == [h, w]
+        sizes[name] = (h, w)
+    assert sizes == {"quick": (48, 16), "standard": DEFAULT_SIZE, "full": (600, 200)}
+    for x in (toon_ds.x_train, toon_ds.x_val, toon_ds.x_test):
+        assert x.shape[1:] == (*DEFAULT_SIZE, 3) == (120, 40, 3)
 
 
 def test_generator_shapes_dtypes_and_range():

@@ -32,6 +32,10 @@ MAX_POOLS = {**MAX, "dropout_1_rate": 0.0, "dropout_2_rate": 0.0, "learning_rate
 MIN_POOLS = {**MIN, "conv_1_filters": 16, "conv_1_kernel_size": 5, "conv_2_filters": 20,
              "conv_2_kernel_size": 5}
 CORNERS = {"min": MIN, "max": MAX, "max_pools": MAX_POOLS, "min_pools": MIN_POOLS}
+# an inner point, every value distinct from its neighbour's: pools 3, 2 | 2, 3 never clamp
+MIXED = {"conv_1_filters": 8, "conv_1_kernel_size": 5, "pool_1_size": 3, "pool_2_size": 2,
+         "dropout_1_rate": 0.1, "conv_2_filters": 12, "conv_2_kernel_size": 3, "pool_3_size": 2,
+         "pool_4_size": 3, "dropout_2_rate": 0.3, "learning_rate": 1e-3}
 
 
 @pytest.fixture(autouse=True)
@@ -57,18 +61,84 @@ def _train_one_step(model: keras.Model, x: np.ndarray, y: np.ndarray) -> float:
     return loss
 
 
-def test_corners_are_the_space_extremes():
-    """The corners trained below are points of the real space: MIN/MAX are each
-    hyperparameter's least/greatest value as KerasTuner enumerates it (dropout's 0.9
-    included), and every corner value is on the space's grid."""
-    grid = {hp.name: sorted(round(v, 12) for v in hp.values) for hp in space_hyperparameters().space}
+def _expected_layers(shape: tuple[int, int], corner: dict, classes: int) -> list[tuple]:
+    """The layers the seed's architecture gives ``corner`` on ``shape`` (height, width):
+    each block Conv2D(same) -> two MaxPools -> Dropout, every pooling window clamped per
+    axis to the feature map it sees and left out when that makes it 1x1 (models/cnn.py)."""
+    h, w = shape
+    out: list[tuple] = [("Rescaling",)]
+    for b, (pool_a, pool_b) in ((1, (1, 2)), (2, (3, 4))):
+        k = corner[f"conv_{b}_kernel_size"]
+        out.append(("Conv2D", corner[f"conv_{b}_filters"], (k, k), "same", "relu"))
+        for p in (pool_a, pool_b):
+            window = (min(corner[f"pool_{p}_size"], h), min(corner[f"pool_{p}_size"], w))
+            if window != (1, 1):
+                out.append(("MaxPooling2D", window))
+                h, w = h // window[0], w // window[1]
+        out.append(("Dropout", corner[f"dropout_{b}_rate"]))
+    return [*out, ("Flatten", h * w * corner["conv_2_filters"]), ("Dense", classes)]
+
+
+def _built_layers(model: keras.Model) -> list[tuple]:
+    out: list[tuple] = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            out.append((kind, layer.filters, tuple(layer.kernel_size), layer.padding,
+                        layer.activation.__name__))
+        elif kind == "MaxPooling2D":
+            out.append((kind, tuple(layer.pool_size)))
+        elif kind == "Dropout":
+            out.append((kind, layer.rate))
+        elif kind == "Flatten":
+            out.append((kind, layer.output.shape[-1]))
+        elif kind == "Dense":
+            out.append((kind, layer.units))
+        elif kind != "InputLayer":
+            out.append((kind,))
+    return out
+
+
+def test_corners_build_the_space_they_choose():
+    """The corners are points of the real space (MIN/MAX: each hyperparameter's least and
+    greatest value as KerasTuner enumerates it, dropout's 0.9 included; every value on the
+    grid), and ``build_model`` turns each into the layers it chose: it declares exactly
+    models/space.py's hyperparameters, and the filters, kernels, pool windows (clamped to
+    the feature map where the biggest pools outgrow it), dropout rates and learning rate of
+    the built model are the corner's. One inner point with a different value at every
+    position (``MIXED``) tells apart what the symmetric corners cannot (pool order, block
+    order)."""
+    points = {**CORNERS, "mixed": MIXED}
+    space = space_hyperparameters().space
+    grid = {hp.name: sorted(round(v, 12) for v in hp.values) for hp in space}
     assert list(grid) == [p.name for p in SEARCH_SPACE]
     assert MIN == {name: values[0] for name, values in grid.items()}
     assert MAX == {name: values[-1] for name, values in grid.items()}
-    for corner, values in CORNERS.items():
+    for corner, values in points.items():
         assert set(values) == set(grid), corner
         off_grid = {k: v for k, v in values.items() if round(v, 12) not in grid[k]}
         assert not off_grid, (corner, off_grid)
+
+    clamped = []
+    for size in (DEFAULT_SIZE, (600, 200)):
+        build = make_build_model((*size, 3), 4)
+        for corner, values in points.items():
+            hp = _hp(values)
+            model = build(hp)
+            assert [p.get_config() for p in hp.space] == [p.get_config() for p in space], corner
+            assert hp.values == values, corner  # the build read the corner, changed nothing
+            expected = _expected_layers(size, values, 4)
+            assert _built_layers(model) == expected, (size, corner)
+            assert float(model.optimizer.learning_rate) == pytest.approx(values["learning_rate"])
+            pools = [e[1] for e in expected if e[0] == "MaxPooling2D"]
+            chosen = [values[f"pool_{i}_size"] for i in range(1, 5)]
+            seed_pools = [(p, p) for p in chosen if p > 1]  # the seed's layers, unclamped
+            if pools != seed_pools:
+                clamped.append((size, corner))
+    # the clamp is exercised, and only where four 4x4 pools outgrow the map (both sizes:
+    # 200 / 4 / 4 / 4 = 3 < 4, 40 / 4 / 4 = 2 < 4); the smaller corners are the seed's layers
+    assert clamped == [(DEFAULT_SIZE, "max"), (DEFAULT_SIZE, "max_pools"),
+                       ((600, 200), "max"), ((600, 200), "max_pools")]
 
 
 def test_baseline_has_seed_size():
