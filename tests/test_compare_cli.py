@@ -72,12 +72,12 @@ def test_every_sampler_and_pruner_name_runs(quick_config, storage_url):
     """Each --sampler / --pruner name the CLI offers builds a working search (gp needs torch)."""
     from bench.errors import UserError
     from bench.runner import run_search
-    from searchers.optuna_components import PRUNERS, SAMPLERS
+    from searchers.optuna_components import DEFAULT_PRUNER, DEFAULT_SAMPLER, PRUNERS, SAMPLERS
 
     pairs = list(zip([s for s in SAMPLERS if s != "gp"], itertools.cycle(PRUNERS)))
     for sampler, pruner in pairs + [("tpe", p) for p in PRUNERS if p not in dict(pairs).values()]:
         summary = run_search(quick_config("optuna", sampler=sampler, pruner=pruner, budget_epochs=4))
-        assert summary.searcher == ("optuna" if (sampler, pruner) == ("tpe", "none")
+        assert summary.searcher == ("optuna" if (sampler, pruner) == (DEFAULT_SAMPLER, DEFAULT_PRUNER)
                                     else f"optuna-{sampler}-{pruner}")
         assert summary.epochs_used == 4
     try:
