@@ -461,12 +461,23 @@ def _store_run(rdb: Any, name: str, run: ReplayedRun, record: str, fid: dict[str
 def _store_summary(study: Any, args: argparse.Namespace, command: str, searchers: list[str],
                    record: str, fid: dict[str, Any], wall: float, budget: int, epochs: int,
                    patience: int, machine: str, versions: dict[str, str], replayed: int) -> None:
-    """The last replay command's provenance; the runs' rows (every command's) stay."""
+    """The replay commands' provenance (``commands``: every command that replayed runs into
+    this summary, in order; the top-level keys are the last one's); the rows stay."""
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    old = study.user_attrs.get(schema.STUDY_BENCH) or {}
+    commands = [c for c in old.get("commands", []) if isinstance(c, dict)]
+    if not commands and old.get("replayed_runs"):  # a summary written before this list
+        commands = [{k: old.get(k) for k in ("command", "wall_seconds", "replayed_runs",
+                                             "searchers", "seeds")}]
+    if replayed:
+        commands.append({"command": command, "wall_seconds": round(wall, 1),
+                         "replayed_runs": replayed, "searchers": searchers, "seeds": seeds})
     study.set_user_attr(schema.STUDY_BENCH, {
         "kind": schema.KIND_REPLAY_SUMMARY, "dataset": args.dataset, "preset": args.preset,
+        "commands": commands,
         "command": command, "wall_seconds": round(wall, 1), "replayed_runs": replayed,
         "machine": machine, "versions": versions, "searchers": searchers,
-        "seeds": list(range(args.seed, args.seed + args.seeds)), "jobs": args.jobs,
+        "seeds": seeds, "jobs": args.jobs,
         "budget_epochs": budget, "epochs_per_trial": epochs, "patience": patience,
         "record_study": record, "surrogate": fid,
     })

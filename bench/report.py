@@ -754,6 +754,16 @@ def render_replay_summary(found: tuple[str, dict] | None) -> list[str]:
     if found is None:
         return ["No replay summary study for this preset.", ""]
     name, b = found
+    commands = [c for c in b.get("commands", []) if isinstance(c, dict)]
+    if len(commands) > 1:  # several replay commands filled this summary: each one's figures
+        lines = [f"Study `{name}`, filled by {len(commands)} replay commands:", ""]
+        for c in commands:
+            lines += _command(c) + [
+                f"- {c.get('replayed_runs')} runs in {_f(c.get('wall_seconds'), 1)} s; "
+                f"searchers: {_json(c.get('searchers'))}; seeds: {_seed_list(c.get('seeds'))}", ""]
+        return lines + [f"- machine: {_json(b.get('machine'))}",
+                        f"- learning curves recorded in study `{b.get('record_study', DASH)}`",
+                        ""] + render_surrogate(b.get("surrogate"))
     return [f"Study `{name}`:", ""] + _command(b) + [
         f"- wall time of the whole replay: {_f(b.get('wall_seconds'), 1)} s",
         f"- machine: {_json(b.get('machine'))}",

@@ -268,3 +268,23 @@ def test_compact_rows_are_what_the_report_reads(tmp_path: Path, capsys: pytest.C
     assert main(["replay", "--searchers", "random,bohb", "--seeds", "3", "--preset", "quick",
                  "--jobs", "1", "--storage", stores["compact"], "--compact"]) == 0
     assert "0 runs to replay (6 already stored)" in capsys.readouterr().out
+
+
+def test_a_summary_filled_by_two_commands_shows_both(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from bench import report
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    _record_store(url)
+    base = ["replay", "--preset", "quick", "--jobs", "1", "--storage", url, "--compact"]
+    assert main(base + ["--searchers", "random", "--seeds", "2"]) == 0
+    assert main(base + ["--searchers", "bohb", "--seeds", "1"]) == 0
+    assert main(base + ["--searchers", "bohb", "--seeds", "1"]) == 0  # nothing to do: no entry
+    capsys.readouterr()
+    meta = optuna.load_study(study_name="toon-replay-quick", storage=url).user_attrs[schema.STUDY_BENCH]
+    assert [(c["searchers"], c["replayed_runs"]) for c in meta["commands"]] == [
+        (["random"], 2), (["bohb"], 1)]
+    group = report.collect(url)["toon"]
+    lines = report.render_replay_summary(group.extra[schema.KIND_REPLAY_SUMMARY][0])
+    text = "\n".join(lines)
+    assert "filled by 2 replay commands" in text
+    assert '- 2 runs in' in text and '- 1 runs in' in text
+    assert sorted(group.replays["quick"]) == ["bohb", "random"]
