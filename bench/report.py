@@ -1234,7 +1234,9 @@ def _answer_real(dataset: str, runs: dict[str, list[Run]], group: DatasetStudies
                               if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
                               and schema.T_FIT in t.user_attrs)
         lines.append(f"Cost: median overhead per trial (wall - fit) {_f(overhead, 3)} s against "
-                     f"RandomSearch's {_f(ref_overhead, 3)} s in the same runs.")
+                     f"RandomSearch's {_f(ref_overhead, 3)} s, from these runs' own clocks "
+                     f"(no `bench overhead` study for this data set: not a side-by-side "
+                     f"timing).")
     return [" ".join(lines), ""]
 
 
