@@ -656,12 +656,8 @@ def replay_target(runs: dict[str, list[Run]]) -> float | None:
 
 def epochs_to_target(runs: Sequence[Run], target: float) -> float:
     """Median over runs of the epochs spent when the best-so-far first met ``target``
-    (inf for a run that never did)."""
-    spent = []
-    for run in runs:
-        hit = reach(anytime(run.trials), target)
-        spent.append(hit.epochs if hit else math.inf)
-    return float(np.median(spent))
+    (inf for a run that never did; ``searcher_stats`` finds each run's)."""
+    return float(np.median(searcher_stats(runs, target).to_target_epochs))
 
 
 def render_to_target(runs: dict[str, list[Run]]) -> list[str]:
@@ -671,12 +667,12 @@ def render_to_target(runs: dict[str, list[Run]]) -> list[str]:
         return []
     rows = []
     for searcher, rs in runs.items():
-        hits = [reach(anytime(r.trials), target) for r in rs]
-        med = epochs_to_target(rs, target)
+        spent = searcher_stats(rs, target).to_target_epochs
+        med = float(np.median(spent))
         budget = median(r.budget_epochs for r in rs if r.budget_epochs)
         share = f"{100 * med / budget:.0f}%" if budget and math.isfinite(med) else DASH
         rows.append((searcher, _seeds_text([r.seed for r in rs], unit=False),
-                     f"{sum(h is not None for h in hits)}/{len(rs)}",
+                     f"{sum(math.isfinite(x) for x in spent)}/{len(rs)}",
                      _n(med) if math.isfinite(med) else "not reached", share))
     return [f"**Epochs to RandomSearch's quality.** Target: RandomSearch's median best "
             f"val_loss at 100% of the budget, {_f(target)}. Median over runs of the "
@@ -1190,9 +1186,8 @@ def answer_for(dataset: str, group: DatasetStudies) -> list[str]:
 def _answer_real(dataset: str, runs: dict[str, list[Run]], group: DatasetStudies) -> list[str]:
     """The real runs' part of the answer: medians, and the retrained models against the
     baseline."""
-    medians = {s: median(cast(float, bt.value) for r in rs if (bt := best_trial(r.trials)))
-               for s, rs in runs.items()}
-    best: dict[str, float] = {s: v for s, v in medians.items() if v is not None}
+    stats = {s: searcher_stats(rs, None) for s, rs in runs.items()}
+    best = {s: m for s, st in stats.items() if (m := median(st.best)) is not None}
     if not best:
         return []
     optuna_backed = {s: v for s, v in best.items() if runs[s][0].backend == BACKEND_OPTUNA}
@@ -1223,16 +1218,10 @@ def _answer_real(dataset: str, runs: dict[str, list[Run]], group: DatasetStudies
     if measured is not None:
         lines.append(f"Cost per trial, measured side by side: {measured[1]}.")
         return [" ".join(lines), ""]
-    overhead = median(_attr(t, schema.T_WALL) - _attr(t, schema.T_FIT)
-                      for r in runs[focus] for t in r.trials
-                      if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-                      and schema.T_FIT in t.user_attrs)
-    ref = runs.get(RANDOM_SEARCHER)
-    if overhead is not None and ref:
-        ref_overhead = median(_attr(t, schema.T_WALL) - _attr(t, schema.T_FIT)
-                              for r in ref for t in r.trials
-                              if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-                              and schema.T_FIT in t.user_attrs)
+    overhead = stats[focus].overhead
+    ref = stats.get(RANDOM_SEARCHER)
+    if overhead is not None and ref is not None and ref.overhead is not None:
+        ref_overhead = ref.overhead
         lines.append(f"Cost: median overhead per trial (wall - fit) {_f(overhead, 3)} s against "
                      f"RandomSearch's {_f(ref_overhead, 3)} s, from these runs' own clocks "
                      f"(no `bench overhead` study for this data set: not a side-by-side "
