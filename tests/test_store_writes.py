@@ -156,7 +156,7 @@ def test_one_commit_for_params_and_same_values_as_today(tmp_path, today, tickets
             assert c_new.writing("trial_user_attributes") == 1
             assert [t for t in c_new.log if "trial_params" in t] == [
                 frozenset({"trial_params", "trial_user_attributes"})]
-            assert c_old.writes - c_new.writes == len(values)
+            assert c_old.writes - c_new.writes == len(values), (c_old.log, c_new.log)
 
             a, b = stored(new.study, i), stored(old.study, i)
             assert a.params == b.params == values
