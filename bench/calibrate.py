@@ -155,7 +155,7 @@ def record(result: dict[str, Any], storage: str) -> None:
     import shlex
 
     from bench import schema, store
-    from bench.runner import machine, versions
+    from bench.provenance import machine, versions
 
     name = result["dataset"]["name"]
     study = store.create_study(store.open_storage(storage), f"{name}-calibration")

@@ -9,8 +9,9 @@ from typing import NoReturn, Sequence
 
 from bench import quiet, schema
 from bench.errors import INTERRUPTED, Reported, RunError, UserError
+from searchers.errors import ConfigError
 
-DEFAULT_STORAGE = "sqlite:///studies.db"
+DEFAULT_STORAGE = schema.DEFAULT_STORAGE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -266,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             quiet.install()
         _quiet_libraries()
         return int(args.func(args) or 0)
-    except (UserError, RunError) as exc:
+    except (ConfigError, RunError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except Reported as exc:

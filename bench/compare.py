@@ -17,7 +17,8 @@ from optuna.trial import TrialState
 
 from bench import schema, store
 from bench.errors import UserError
-from bench.runner import RunConfig, format_summary, machine, run_search, versions
+from bench.provenance import machine, versions
+from bench.runner import RunConfig, format_summary, run_search
 from bench.supervisor import run_supervised, trials_per_process
 from searchers.registry import get_searcher
 

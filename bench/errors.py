@@ -1,7 +1,8 @@
 """Errors the CLI turns into one clear line (no traceback)."""
+from searchers.errors import ConfigError
 
 
-class UserError(Exception):
+class UserError(ConfigError):
     """The user's input is wrong (bad flag, bad path, incompatible study). Exit code 2."""
 
     exit_code = 2

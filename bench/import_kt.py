@@ -79,7 +79,7 @@ from bench.store import create_study, display_url, open_storage
 # that extra studies are told apart by ``bench["kind"]``).
 KIND_KT_IMPORT = "kt-import"
 STUDY_KT_IMPORT = "kt_import"
-DEFAULT_STORAGE = "sqlite:///studies.db"
+DEFAULT_STORAGE = schema.DEFAULT_STORAGE
 
 # Trial user attr keys (besides schema.T_KT_ID / T_ERROR / T_EPOCHS).
 T_KT_STATUS = "kt_status"

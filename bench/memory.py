@@ -33,7 +33,7 @@ def run_memory(args: argparse.Namespace) -> int:
     if args.trials < 2:
         raise UserError("--trials must be >= 2")
     main_storage = store.open_storage(args.storage)
-    from bench.runner import machine, versions
+    from bench.provenance import machine, versions
 
     command = "python -m bench " + shlex.join(getattr(args, "_argv", sys.argv[1:]))
     if args.bare:

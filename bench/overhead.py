@@ -391,6 +391,8 @@ def _child(spec_path: str, out_path: str) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     spec = json.loads(Path(spec_path).read_text())
     from bench.errors import RunError, UserError
+    # the errors a user sees as one line (an older checkout has no searchers.errors)
+    shown = (UserError, RunError, getattr(_import("searchers.errors"), "ConfigError", UserError))
     quiet = _import("bench.quiet")
     if quiet is not None and not spec.get("verbose"):
         quiet.install()
@@ -405,7 +407,7 @@ def _child(spec_path: str, out_path: str) -> int:
     profile = install_profiler()
     try:
         run_search(cfg)
-    except (UserError, RunError) as exc:
+    except shown as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
@@ -638,7 +640,7 @@ def run_overhead(args: argparse.Namespace) -> int:
         if r["missing_hooks"]:
             print(f"note: {r['searcher']}: not timed: {', '.join(r['missing_hooks'])}")
 
-    from bench.runner import machine, versions
+    from bench.provenance import machine, versions
     record = {
         "kind": schema.KIND_OVERHEAD, "dataset": args.dataset, "preset": args.preset,
         "budget_epochs": args.budget_epochs or get_preset(args.preset).budget_epochs,

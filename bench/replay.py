@@ -325,8 +325,8 @@ def compact_run(run: ReplayedRun, budget: int, key: str) -> dict[str, Any]:
 
 def run_replay(args: argparse.Namespace) -> int:
     from bench.presets import get_preset
+    from bench.provenance import machine, versions
     from bench.record import record_study_name
-    from bench.runner import machine, versions
     from searchers.base import SearchSettings
     from searchers.registry import get_searcher
 

@@ -5,10 +5,8 @@ import contextlib
 import gc
 import io
 import os
-import platform
 import time
 from dataclasses import dataclass, field, replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,13 +14,12 @@ from bench import kt_project, runlock, schema, store
 from bench.diskfull import disk_full_as_run_error
 from bench.errors import RunError, UserError
 from bench.presets import get_preset
+from bench.provenance import versions
 from searchers.base import SearchSettings
 from searchers.registry import get_searcher
 
 MAX_SEED = 2**32 - 1  # NumPy's and the samplers' seed range
 
-_VERSIONED = ("tensorflow-cpu", "tensorflow", "keras", "keras-tuner", "optuna",
-              "optuna-dashboard", "tensorboard", "numpy", "sqlalchemy")
 
 
 @dataclass(frozen=True)
@@ -39,7 +36,7 @@ class RunConfig:
     dataset: str = "toon"
     image_size: tuple[int, int] | None = None
     data_seed: int = 0                     # the split is the same for every searcher and seed
-    storage: str = "sqlite:///studies.db"
+    storage: str = schema.DEFAULT_STORAGE
     study: str | None = None
     logdir: str = "runs"
     sampler: str | None = None
@@ -108,22 +105,6 @@ class RunSummary:
     budget_epochs: int
     wall_seconds: float
     capped: bool = False  # this process stopped at its trial cap; the search may go on
-
-
-def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for dist in _VERSIONED:
-        try:
-            found[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
-
-
-def machine() -> str:
-    import psutil
-    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
-            f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM, no GPU used")
 
 
 def bench_attrs(cfg: RunConfig, label: str, backend: str, data: Any) -> dict[str, Any]:

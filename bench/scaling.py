@@ -48,7 +48,7 @@ def run_scaling(args: argparse.Namespace) -> int:
         print(f"{workers} worker(s): {args.trials} trials in {wall:.0f}s = "
               f"{per_hour[str(workers)]:.0f} trials/hour", flush=True)
         optuna.delete_study(study_name=name, storage=storage)
-    from bench.runner import machine, versions
+    from bench.provenance import machine, versions
     ratio = round(per_hour[str(args.workers)] / per_hour["1"], 3)
     meta = store.create_study(store.open_storage(args.result_storage), f"{args.dataset}-scaling")
     meta.set_user_attr(schema.STUDY_BENCH, {

@@ -12,6 +12,7 @@ from typing import Final
 
 from bench.errors import UserError
 
+DEFAULT_STORAGE = "sqlite:///studies.db"  # the store every command uses unless told
 OBJECTIVE = "val_loss"
 DIRECTION: Final = "minimize"
 

@@ -78,7 +78,7 @@ def run_throughput(args: argparse.Namespace) -> int:
         raise UserError("--epochs must be >= 2, --repeats and --batch-size >= 1")
     storage = store.open_storage(args.storage)
     from bench.data import load_dataset
-    from bench.runner import machine, versions
+    from bench.provenance import machine, versions
     from models import make_build_model
 
     data = load_dataset(args.dataset, image_size=args.image_size)

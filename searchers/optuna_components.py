@@ -9,7 +9,7 @@ from typing import Callable
 
 import optuna
 
-from bench.errors import UserError
+from searchers.errors import ConfigError
 
 TPE_STARTUP_TRIALS = 5  # random trials before TPE models the space (`tpe`, `bohb`)
 # The default Optuna-backed search (`optuna` with no --sampler/--pruner, and OptunaSearch
@@ -39,7 +39,7 @@ def _gp(seed: int) -> optuna.samplers.BaseSampler:
     try:
         import torch  # noqa: F401 - Optuna's GPSampler runs on PyTorch
     except ImportError as exc:
-        raise UserError("sampler 'gp' needs PyTorch: pip install torch (CPU build is enough)") from exc
+        raise ConfigError("sampler 'gp' needs PyTorch: pip install torch (CPU build is enough)") from exc
     return optuna.samplers.GPSampler(seed=seed)
 
 
@@ -65,11 +65,11 @@ PRUNERS: dict[str, PrunerFactory] = {
 
 def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
     if name not in SAMPLERS:
-        raise UserError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")
+        raise ConfigError(f"unknown sampler {name!r}; choose from {', '.join(SAMPLERS)}")
     return SAMPLERS[name](seed)
 
 
 def make_pruner(name: str, epochs_per_trial: int) -> optuna.pruners.BasePruner:
     if name not in PRUNERS:
-        raise UserError(f"unknown pruner {name!r}; choose from {', '.join(PRUNERS)}")
+        raise ConfigError(f"unknown pruner {name!r}; choose from {', '.join(PRUNERS)}")
     return PRUNERS[name](epochs_per_trial)

@@ -1,11 +1,11 @@
 """Searchers by name. Adding a searcher: one new module, one line below."""
 from __future__ import annotations
 
-from bench.errors import UserError
 from searchers.base import Searcher
 from searchers.bayesian import BayesianOptimization
 from searchers.bayesian_matched import BayesianMatchedStart
 from searchers.bohb import BOHB
+from searchers.errors import ConfigError
 from searchers.hyperband import Hyperband
 from searchers.optuna_backed import Optuna
 from searchers.random_search import RandomSearch
@@ -28,4 +28,4 @@ def get_searcher(name: str) -> Searcher:
     try:
         return SEARCHERS[name]
     except KeyError:
-        raise UserError(f"unknown searcher {name!r}; choose from {', '.join(SEARCHERS)}") from None
+        raise ConfigError(f"unknown searcher {name!r}; choose from {', '.join(SEARCHERS)}") from None

@@ -70,8 +70,8 @@ def test_compare_then_report_matches_store(workdir, storage_url, flaky_builds, c
 
 def test_every_sampler_and_pruner_name_runs(quick_config, storage_url):
     """Each --sampler / --pruner name the CLI offers builds a working search (gp needs torch)."""
-    from bench.errors import UserError
     from bench.runner import run_search
+    from searchers.errors import ConfigError
     from searchers.optuna_components import DEFAULT_PRUNER, DEFAULT_SAMPLER, PRUNERS, SAMPLERS
 
     pairs = list(zip([s for s in SAMPLERS if s != "gp"], itertools.cycle(PRUNERS)))
@@ -83,5 +83,5 @@ def test_every_sampler_and_pruner_name_runs(quick_config, storage_url):
     try:
         import torch  # noqa: F401
     except ImportError:
-        with pytest.raises(UserError, match="PyTorch"):
+        with pytest.raises(ConfigError, match="PyTorch"):
             run_search(quick_config("optuna", sampler="gp"))
