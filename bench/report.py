@@ -15,7 +15,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Sequence, cast
+from typing import TYPE_CHECKING, Any, Iterable, Sequence, cast
 
 import matplotlib
 import matplotlib.style
@@ -28,6 +28,9 @@ from optuna.trial import FrozenTrial, TrialState
 from bench import schema, store
 from bench.errors import UserError
 from bench.stats import mean_ranks, pairwise, shared_keys, spearman, summarize
+
+if TYPE_CHECKING:
+    from optuna.study._frozen import FrozenStudy  # what storage.get_all_studies returns
 
 KIND_MEMORY = schema.KIND_MEMORY
 KIND_SCALING = schema.KIND_SCALING
@@ -42,6 +45,8 @@ MIN_TEST_SEEDS = 5                 # distinct seeds every searcher needs for tes
 ALPHA = 0.05
 DASH = "—"
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+STUDY_RETRAIN_FRONT = "retrain_front"  # multi-objective runs: their retrained Pareto-optimal trials
+_METRIC_NAMES = "study:metric_names"   # where Study.set_metric_names keeps the objectives' names
 
 
 # ----------------------------------------------------------------------------- collect
@@ -58,6 +63,13 @@ class Run:
     retrain: dict | None
     used: int = 0      # epochs trained, RUNNING trials included: store.epochs_used, as the run says
     preset: str | None = None
+    # A multi-objective run (bench.pareto): its objectives' names and directions (the first
+    # objective, val_loss, is what the single-objective views read), its ``bench`` attr and its
+    # retrained Pareto-optimal trials (``retrain_front``).
+    objectives: tuple[str, ...] = (schema.OBJECTIVE,)
+    directions: tuple[str, ...] = (schema.DIRECTION,)
+    bench: dict = field(default_factory=dict)
+    retrain_front: list[dict] | None = None
 
 
 @dataclass
@@ -68,6 +80,7 @@ class DatasetStudies:
     # searcher -> its studies without a finished trial (left out: not runs, not seeds)
     empty: dict[str, list[str]] = field(default_factory=dict)
     baselines: list[tuple[Any, dict]] = field(default_factory=list)  # (seed, retrain)
+    baseline_val_loss: dict[str, float] = field(default_factory=dict)  # _json(seed) -> val_loss
     extra: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)  # kind -> (name, bench)
     # replayed searches (bench replay), kept apart from the real runs: preset -> searcher -> runs
     replays: dict[str, dict[str, list[Run]]] = field(default_factory=dict)
@@ -93,21 +106,42 @@ def _ordered(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
                                        t.datetime_complete or datetime.min, t.number))
 
 
+def _objectives(summary: FrozenStudy, bench: dict) -> tuple[str, ...]:
+    """The study's objective names: Optuna's metric names, else the ``bench`` attr's
+    ``objectives``, else val_loss for a single-objective study."""
+    n = len(summary.directions)
+    for names in (summary.system_attrs.get(_METRIC_NAMES), bench.get("objectives")):
+        if isinstance(names, list) and len(names) == n:
+            return tuple(str(x) for x in names)
+    return (schema.OBJECTIVE,) if n == 1 else tuple(f"objective {i}" for i in range(n))
+
+
 def _load_run(rdb: optuna.storages.BaseStorage, name: str, bench: dict,
-              retrain: Any) -> Run | None:
-    """One search (or replay) study as a Run; None when no trial of it finished."""
+              retrain: Any, summary: FrozenStudy | None = None) -> Run | None:
+    """One search (or replay) study as a Run; None when no trial of it finished. A
+    multi-objective study's searcher is named with its objectives, e.g. ``tpe [val_loss,
+    params]``: its runs optimise something else than the single-objective runs of that
+    searcher and never pool with them."""
     # the storage directly, not load_study: no sampler to build per study (500 replays)
     everything = rdb.get_all_trials(rdb.get_study_id_from_name(name), deepcopy=False)
     trials = _ordered(everything)
     if not trials:  # e.g. a run that died before its first trial ended: not a seed
         return None
     budget = bench.get("budget_epochs")
-    return Run(name=name, searcher=str(bench.get("searcher", "?")), seed=bench.get("seed"),
-               backend=_backend(bench),
-               budget_epochs=float(budget) if budget is not None else None, trials=trials,
-               retrain=retrain if isinstance(retrain, dict) else None,
-               used=store.epochs_used(everything),
-               preset=str(bench["preset"]) if bench.get("preset") is not None else None)
+    run = Run(name=name, searcher=str(bench.get("searcher", "?")), seed=bench.get("seed"),
+              backend=_backend(bench),
+              budget_epochs=float(budget) if budget is not None else None, trials=trials,
+              retrain=retrain if isinstance(retrain, dict) else None,
+              used=store.epochs_used(everything),
+              preset=str(bench["preset"]) if bench.get("preset") is not None else None)
+    if summary is not None and len(summary.directions) > 1:
+        front = summary.user_attrs.get(STUDY_RETRAIN_FRONT)
+        run.objectives = _objectives(summary, bench)
+        run.directions = tuple(d.name.lower() for d in summary.directions)
+        run.bench = bench
+        run.retrain_front = [r for r in front if isinstance(r, dict)] if isinstance(front, list) else None
+        run.searcher = f"{run.searcher} [{', '.join(run.objectives)}]"
+    return run
 
 
 def _compact_trial(number: int, row: Sequence[Any]) -> FrozenTrial:
@@ -170,8 +204,8 @@ def collect(storage: str) -> dict[str, DatasetStudies]:
                 str(bench.get("searcher", "?")), _json(bench.get("seed"))) in compact:
             continue
         if kind in (schema.KIND_SEARCH, schema.KIND_REPLAY):
-            run = _load_run(rdb, summary.study_name, bench, retrain)
-            searcher = str(bench.get("searcher", "?"))
+            run = _load_run(rdb, summary.study_name, bench, retrain, summary)
+            searcher = run.searcher if run is not None else str(bench.get("searcher", "?"))
             preset = str(bench.get("preset"))
             if kind == schema.KIND_REPLAY:
                 if run is None:
@@ -185,6 +219,8 @@ def collect(storage: str) -> dict[str, DatasetStudies]:
         elif kind == schema.KIND_BASELINE:
             if isinstance(retrain, dict):
                 group.baselines.append((bench.get("seed"), retrain))
+            if isinstance(bench.get("val_loss"), (int, float)):
+                group.baseline_val_loss[_json(bench.get("seed"))] = float(bench["val_loss"])
         else:
             group.extra.setdefault(kind, []).append((summary.study_name, bench))
     if not data:
@@ -216,7 +252,13 @@ def _attr(trial: FrozenTrial, key: str) -> float:
 
 
 def _complete_value(trial: FrozenTrial) -> float | None:
-    value = trial.value if trial.state == TrialState.COMPLETE else None
+    """A COMPLETE trial's val_loss: its first objective (``trial.value`` raises for a
+    multi-objective trial); None for an infeasible one (a constraint > 0, Optuna's rule)."""
+    if trial.state != TrialState.COMPLETE or not trial.values:
+        return None
+    if trial.system_attrs and any(c > 0 for c in trial.constraints.values()):
+        return None
+    value = trial.values[0]
     return float(value) if value is not None and math.isfinite(value) else None
 
 
@@ -236,7 +278,7 @@ def anytime(trials: Sequence[FrozenTrial]) -> list[Point]:
 def best_trial(trials: Sequence[FrozenTrial]) -> FrozenTrial | None:
     """The first COMPLETE trial with the lowest val_loss."""
     done = [t for t in trials if _complete_value(t) is not None]
-    return min(done, key=lambda t: cast(float, t.value)) if done else None
+    return min(done, key=lambda t: cast(float, _complete_value(t))) if done else None
 
 
 def reach(points: Sequence[Point], target: float) -> Point | None:
@@ -277,7 +319,7 @@ def searcher_stats(runs: Sequence[Run], target: float | None) -> SearcherStats:
     for run in runs:
         bt = best_trial(run.trials)
         if bt is not None:
-            s.best.append(cast(float, bt.value))
+            s.best.append(cast(float, _complete_value(bt)))
             if isinstance(bt.user_attrs.get(schema.T_VAL_ACC), (int, float)):
                 s.val_accuracy.append(float(bt.user_attrs[schema.T_VAL_ACC]))
         if run.budget_epochs is not None:
@@ -321,7 +363,7 @@ def importances(trials: Sequence[FrozenTrial]) -> tuple[dict[str, float] | None,
         optuna.logging.set_verbosity(verbosity)
     for t in done:
         study.add_trial(optuna.trial.create_trial(
-            value=cast(float, t.value), params={n: t.params[n] for n in names},
+            value=cast(float, _complete_value(t)), params={n: t.params[n] for n in names},
             distributions={n: t.distributions[n] for n in names}))
     try:
         result = optuna.importance.get_param_importances(
@@ -1096,7 +1138,7 @@ def render_dataset(dataset: str, group: DatasetStudies, out_dir: Path,
     """The markdown section of one data set; writes its plots as a side effect."""
     lines = [f"## Data set `{dataset}`", ""] + render_calibration(group)
     random_runs = group.runs.get(RANDOM_SEARCHER, [])
-    target = median(cast(float, bt.value) for r in random_runs if (bt := best_trial(r.trials)))
+    target = median(_complete_value(bt) for r in random_runs if (bt := best_trial(r.trials)))
     stats = {s: searcher_stats(rs, target) for s, rs in group.runs.items()}
     if stats:
         anytime_png = plots_dir / f"{_slug(dataset)}_anytime.png"
@@ -1112,6 +1154,9 @@ def render_dataset(dataset: str, group: DatasetStudies, out_dir: Path,
         lines += ["No search studies with a finished trial for this data set.", ""]
         lines += _left_out(group.empty)
     lines += render_retrain(group)
+    if any(len(r.objectives) > 1 for rs in group.runs.values() for r in rs):
+        from bench.pareto import render_pareto  # only where such runs exist; it imports this module
+        lines += render_pareto(dataset, group, out_dir, plots_dir)
     if stats:
         lines += ["### Hyperparameter importances", ""]
         pooled = [t for rs in group.runs.values() for r in rs for t in r.trials]

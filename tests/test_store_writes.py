@@ -84,7 +84,11 @@ class Commits:
 
     @property
     def writes(self) -> int:
-        return sum(bool(tables) for tables in self.log)
+        """Commits that wrote, heartbeats aside: Optuna updates a heartbeat row with SQL's
+        ``now()``, which SQLite gives to the second, so a second beat of the same trial is
+        an UPDATE or no write at all depending on whether the clock's second turned (the
+        cause of this test's rare failures under load)."""
+        return sum(bool(tables - {"trial_heartbeats"}) for tables in self.log)
 
 
 def rdb(path, name: str = "s.db", **kw) -> optuna.storages.RDBStorage:
@@ -156,7 +160,8 @@ def test_one_commit_for_params_and_same_values_as_today(tmp_path, today, tickets
             assert c_new.writing("trial_user_attributes") == 1
             assert [t for t in c_new.log if "trial_params" in t] == [
                 frozenset({"trial_params", "trial_user_attributes"})]
-            assert c_old.writes - c_new.writes == len(values), (c_old.log, c_new.log)
+            assert c_old.writes - c_new.writes == len(values), (
+                f"old: {[sorted(t) for t in c_old.log]}\nnew: {[sorted(t) for t in c_new.log]}")
 
             a, b = stored(new.study, i), stored(old.study, i)
             assert a.params == b.params == values
