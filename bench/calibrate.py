@@ -11,9 +11,10 @@ the toon generator's difficulty was tuned with.
 """
 from __future__ import annotations
 
+import argparse
 import statistics
-import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -132,36 +133,50 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def main(spec: str = "toon", *, n_configs: int = 20, epochs: int = DEFAULT_EPOCHS,
-         seed: int = 0, image_size: tuple[int, int] | None = None,
-         storage: str | None = None) -> int:
+@dataclass(frozen=True)
+class CalibrateSettings:
+    """``bench calibrate``'s flags."""
+
+    dataset: str = "toon"
+    configs: int = 20
+    epochs: int = DEFAULT_EPOCHS
+    seed: int = 0
+    image_size: tuple[int, int] | None = None
+    storage: str | None = None  # record the result here ("" or None: print it only)
+    argv: tuple[str, ...] = ()  # the command line, as recorded
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "CalibrateSettings":
+        return cls(dataset=args.dataset, configs=args.configs, epochs=args.epochs,
+                   seed=args.seed, image_size=args.image_size, storage=args.storage,
+                   argv=tuple(args.argv))
+
+
+def run_calibrate(settings: CalibrateSettings) -> int:
     """``python -m bench calibrate``: print the table and record it in the study store."""
     from bench import store
     from bench.errors import UserError
 
-    if epochs < 1 or n_configs < 1:
+    if settings.epochs < 1 or settings.configs < 1:
         raise UserError("--epochs and --configs must be >= 1")
-    if storage:
-        store.open_storage(storage)  # a bad store fails now, not after minutes of training
-    result = calibrate(spec, n_configs=n_configs, epochs=epochs, seed=seed, image_size=image_size)
+    if settings.storage:
+        store.open_storage(settings.storage)  # a bad store fails now, not after minutes of training
+    result = calibrate(settings.dataset, n_configs=settings.configs, epochs=settings.epochs,
+                       seed=settings.seed, image_size=settings.image_size)
     print(markdown(result))
-    if storage:
-        record(result, storage)
+    if settings.storage:
+        from bench.measurement import command_line
+        record(result, settings.storage, command=command_line(settings.argv))
     return 0
 
 
-def record(result: dict[str, Any], storage: str) -> None:
+def record(result: dict[str, Any], storage: str, *, command: str) -> None:
     """Keep the calibration in the store (study ``<dataset>-calibration``) for the report."""
-    import shlex
-
-    from bench import schema, store
-    from bench.provenance import machine, versions
+    from bench import schema
+    from bench.measurement import record_measurement
 
     name = result["dataset"]["name"]
-    study = store.create_study(store.open_storage(storage), f"{name}-calibration")
-    study.set_user_attr(schema.STUDY_BENCH, {
-        "kind": schema.KIND_CALIBRATION, "dataset": name, "markdown": markdown(result),
+    record_measurement(storage, f"{name}-calibration", schema.KIND_CALIBRATION, {
+        "dataset": name, "markdown": markdown(result),
         "baseline": result["baseline"], "val_loss": result["val_loss"],
-        "n_configs": result["n_configs"], "epochs": result["epochs"],
-        "command": "python -m bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        "machine": machine(), "versions": versions()})
+        "n_configs": result["n_configs"], "epochs": result["epochs"]}, command=command)

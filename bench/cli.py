@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -73,7 +74,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="show Keras epoch output")
 
 
-def _config(args: argparse.Namespace, searcher: str, seed: int):
+def run_config(args: argparse.Namespace, searcher: str, seed: int):
+    """The ``RunConfig`` of a ``run`` or ``compare`` command line, for one searcher and seed."""
     from bench.runner import RunConfig
     return RunConfig(
         searcher=searcher, seed=seed, preset=args.preset, budget_epochs=args.budget_epochs,
@@ -87,16 +89,19 @@ def _config(args: argparse.Namespace, searcher: str, seed: int):
         trial_process=getattr(args, "trial_process", None))
 
 
+_config = run_config  # the older name (tests/test_trial_process.py)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     workers = getattr(args, "workers", 1)
     if workers < 1:
         raise UserError(f"--workers must be >= 1 (got {workers})")
     if workers > 1:
-        from bench.workers import run_workers
-        return run_workers(args, _config(args, args.searcher, args.seed))
+        from bench.workers import WorkersSettings, run_workers
+        return run_workers(WorkersSettings.from_args(args))
     from bench.runner import format_summary, run_search
     from bench.supervisor import EXIT_MORE, run_supervised, trials_per_process
-    cfg = _config(args, args.searcher, args.seed)
+    cfg = run_config(args, args.searcher, args.seed)
     if cfg.trial_process:  # a child of run_supervised: its launcher prints the summary
         return EXIT_MORE if run_search(cfg).capped else 0
     per_process = trials_per_process(cfg)
@@ -106,10 +111,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bench.compare import run_compare
-    searchers = [s.strip() for s in args.searchers.split(",") if s.strip()]
-    seeds = list(range(args.seed, args.seed + args.seeds))
-    return run_compare(args, searchers, seeds, lambda name, seed: _config(args, name, seed))
+    from bench.compare import CompareSettings, run_compare
+    return run_compare(CompareSettings.from_args(args))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -125,24 +128,23 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from bench.calibrate import main
-    return main(args.dataset, n_configs=args.configs, epochs=args.epochs, seed=args.seed,
-                image_size=args.image_size, storage=args.storage)
+    from bench.calibrate import CalibrateSettings, run_calibrate
+    return run_calibrate(CalibrateSettings.from_args(args))
 
 
 def cmd_throughput(args: argparse.Namespace) -> int:
-    from bench.throughput import run_throughput
-    return run_throughput(args)
+    from bench.throughput import ThroughputSettings, run_throughput
+    return run_throughput(ThroughputSettings.from_args(args))
 
 
 def cmd_memory(args: argparse.Namespace) -> int:
-    from bench.memory import run_memory
-    return run_memory(args)
+    from bench.memory import MemorySettings, run_memory
+    return run_memory(MemorySettings.from_args(args))
 
 
 def cmd_scaling(args: argparse.Namespace) -> int:
-    from bench.scaling import run_scaling
-    return run_scaling(args)
+    from bench.scaling import ScalingSettings, run_scaling
+    return run_scaling(ScalingSettings.from_args(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -236,9 +238,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """The parsed command line, with ``argv``: the arguments as given (what measurements
+    record as their command, what ``--workers`` workers re-run); each command's settings
+    are built from this (``<Command>Settings.from_args``)."""
+    args = build_parser().parse_args(argv)
+    args.argv = list(argv)
+    args._argv = args.argv  # bench.replay still reads this name
+    return args
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (a test's capture, a redirection)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
+LOGGERS = ("bench", "searchers")  # the project's module loggers (logging.getLogger(__name__))
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """The project's log records to stderr, as plain lines ("%(message)s"): INFO and up,
+    DEBUG too with ``-v``. Records still propagate (pytest's caplog sees them); nothing
+    is added to the root logger, so other libraries log as they did. Idempotent."""
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+            handler = _StderrHandler()
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
 def _quiet_libraries() -> None:
     """One line per trial is ours to print; library chatter goes unless -v asks for it."""
-    import logging
     import warnings
     warnings.filterwarnings("ignore", message=".*experimental.*")
     warnings.filterwarnings("ignore", message="Heartbeat of storage")
@@ -261,9 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
-        args = build_parser().parse_args(argv)
-        args._argv = list(sys.argv[1:] if argv is None else argv)  # workers re-run the same command
-        if not getattr(args, "verbose", False):
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+        verbose = bool(getattr(args, "verbose", False))
+        configure_logging(verbose)
+        if not verbose:
             quiet.install()
         _quiet_libraries()
         return int(args.func(args) or 0)

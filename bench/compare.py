@@ -7,17 +7,16 @@ best configuration is retrained on train+val and tested, next to the seed's base
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 import time
-from typing import Callable, cast
+from dataclasses import dataclass, replace
+from typing import cast
 
 import optuna
 from optuna.trial import TrialState
 
 from bench import schema, store
 from bench.errors import UserError
-from bench.provenance import machine, versions
+from bench.measurement import command_line, record_measurement
 from bench.runner import RunConfig, format_summary, run_search
 from bench.supervisor import run_supervised, trials_per_process
 from searchers.registry import get_searcher
@@ -25,41 +24,65 @@ from searchers.registry import get_searcher
 BASELINE_MAX_EPOCHS = 60
 
 
-def run_compare(args: argparse.Namespace, searchers: list[str], seeds: list[int],
-                make_config: Callable[[str, int], RunConfig]) -> int:
+@dataclass(frozen=True)
+class CompareSettings:
+    """``bench compare``'s flags: every searcher x seed with the ``run`` flags of ``base``."""
+
+    base: RunConfig            # the runs' configuration; searcher and seed set per run
+    searchers: tuple[str, ...]
+    seeds: tuple[int, ...]
+    retrain: bool = True       # --no-retrain: False
+    report: bool = False       # --report: write RESULTS.md afterwards
+    argv: tuple[str, ...] = ()  # the command line, as recorded
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "CompareSettings":
+        from bench.cli import run_config
+        searchers = [s.strip() for s in args.searchers.split(",") if s.strip()]
+        if not searchers:
+            raise UserError("--searchers is empty")
+        if args.seeds <= 0:
+            raise UserError(f"--seeds must be > 0 (got {args.seeds})")
+        return cls(base=run_config(args, searchers[0], args.seed), searchers=tuple(searchers),
+                   seeds=tuple(range(args.seed, args.seed + args.seeds)),
+                   retrain=not args.no_retrain, report=args.report, argv=tuple(args.argv))
+
+    def config(self, searcher: str, seed: int) -> RunConfig:
+        return replace(self.base, searcher=searcher, seed=seed)
+
+
+def run_compare(settings: CompareSettings) -> int:
+    searchers, seeds = list(settings.searchers), list(settings.seeds)
     if not searchers:
         raise UserError("--searchers is empty")
-    if args.seeds <= 0:
-        raise UserError(f"--seeds must be > 0 (got {args.seeds})")
+    if not seeds:
+        raise UserError("--seeds must be > 0 (got 0)")
     for name in searchers:
         get_searcher(name)  # unknown names fail before any work starts
     started = time.monotonic()
     summaries = []
     for seed in seeds:  # seed-major: a cut-short compare still has every searcher
         for name in searchers:
-            cfg = make_config(name, seed)
+            cfg = settings.config(name, seed)
             per_process = trials_per_process(cfg)
             summary = run_supervised(cfg, per_process) if per_process else run_search(cfg)
             print(format_summary(summary), flush=True)
             summaries.append(summary)
-    cfg = make_config(searchers[0], seeds[0]).resolved()
-    if not args.no_retrain:
+    cfg = settings.config(searchers[0], seeds[0]).resolved()
+    if settings.retrain:
         _retrain_all(cfg, [s.study_name for s in summaries], seeds)
     storage = store.open_storage(cfg.storage)
     dataset = optuna.load_study(study_name=summaries[0].study_name, storage=storage).user_attrs[
         schema.STUDY_BENCH]["dataset"]
-    meta = store.create_study(storage, f"{dataset}-compare")
-    meta.set_user_attr(schema.STUDY_BENCH, {
-        "kind": schema.KIND_COMPARE, "dataset": dataset,
-        "command": "python -m bench " + shlex.join(getattr(args, "_argv", sys.argv[1:])),
-        "wall_seconds": round(time.monotonic() - started, 1), "machine": machine(),
-        "versions": versions(), "searchers": searchers, "seeds": seeds,
+    record_measurement(storage, f"{dataset}-compare", schema.KIND_COMPARE, {
+        "dataset": dataset, "wall_seconds": round(time.monotonic() - started, 1),
+        "searchers": searchers, "seeds": seeds,
         "budget_epochs": cfg.budget_epochs, "epochs_per_trial": cfg.epochs_per_trial,
         "preset": cfg.preset, "image_size": list(cfg.image_size or ()),
-    })
+    }, command=command_line(settings.argv))
     print(f"compare done in {time.monotonic() - started:.0f}s: "
-          f"{len(summaries)} runs in {cfg.storage}")
-    if args.report:
+          f"{len(summaries)} runs in {store.display_url(cfg.storage)}")
+    if settings.report:
         from bench.report import write_report
         print(f"wrote {write_report(cfg.storage)}")
     return 0

@@ -8,11 +8,13 @@ and a write-protected store is served read-only (with a warning: edits in the pa
 from __future__ import annotations
 
 import errno
-import sys
+import logging
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from bench.errors import UserError
 from bench.store import display_url, open_storage, write_problem
+
+log = logging.getLogger(__name__)
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -39,11 +41,11 @@ def serve(storage_url: str, host: str = "127.0.0.1", port: int = 8080) -> int:
         print(f"optuna-dashboard for {display_url(storage_url)} on "
               f"http://{shown}:{httpd.server_port}/ (Ctrl-C to stop)", flush=True)
         if host not in ("127.0.0.1", "localhost", "::1"):
-            print("warning: the dashboard has no login and can delete studies; "
-                  f"it is reachable from other machines via {host}", file=sys.stderr, flush=True)
+            log.warning("warning: the dashboard has no login and can delete studies; "
+                        "it is reachable from other machines via %s", host)
         if read_only_why:
-            print(f"warning: {read_only_why}: the dashboard shows it, but renaming, deleting "
-                  "or noting in the page will fail", file=sys.stderr, flush=True)
+            log.warning("warning: %s: the dashboard shows it, but renaming, deleting "
+                        "or noting in the page will fail", read_only_why)
         httpd.serve_forever()
     except KeyboardInterrupt:
         pass

@@ -11,46 +11,66 @@ run wrote gives the disk used per 100 trials.
 from __future__ import annotations
 
 import argparse
-import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from bench import schema, store
-from bench.errors import Reported, UserError
+from bench.errors import Reported, RunError, UserError
+from bench.measurement import command_line, record_measurement
 
 WINDOW = 20  # trials at each end of the run that are compared
 
 
-def run_memory(args: argparse.Namespace) -> int:
-    if args.trials < 2:
-        raise UserError("--trials must be >= 2")
-    main_storage = store.open_storage(args.storage)
-    from bench.provenance import machine, versions
+@dataclass(frozen=True)
+class MemorySettings:
+    """``bench memory``'s flags."""
 
-    command = "python -m bench " + shlex.join(getattr(args, "_argv", sys.argv[1:]))
-    if args.bare:
-        result = _bare(args)
-        name = f"{args.dataset}-memory-bare"
+    searchers: tuple[str, ...] = ("random", "hyperband", "bayesian", "tpe", "bohb")
+    trials: int = 300
+    trials_per_process: int | None = None  # None: the supervisor's default
+    dataset: str = "toon"
+    storage: str = schema.DEFAULT_STORAGE
+    bare: bool = False                     # a plain build+fit loop instead of searches
+    argv: tuple[str, ...] = ()             # the command line, as recorded
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "MemorySettings":
+        return cls(searchers=tuple(s.strip() for s in args.searchers.split(",") if s.strip()),
+                   trials=args.trials, trials_per_process=args.trials_per_process,
+                   dataset=args.dataset, storage=args.storage, bare=args.bare,
+                   argv=tuple(args.argv))
+
+
+def run_memory(settings: MemorySettings) -> int:
+    if settings.trials < 2:
+        raise UserError("--trials must be >= 2")
+    main_storage = store.open_storage(settings.storage)
+    command = command_line(settings.argv)
+    if settings.bare:
+        result = _bare(settings)
+        name = f"{settings.dataset}-memory-bare"
     else:
         from bench.supervisor import DEFAULT_TRIALS_PER_PROCESS
-        per_process = (DEFAULT_TRIALS_PER_PROCESS if args.trials_per_process is None
-                       else args.trials_per_process)
-        searchers = [s.strip() for s in args.searchers.split(",") if s.strip()]
+        per_process = (DEFAULT_TRIALS_PER_PROCESS if settings.trials_per_process is None
+                       else settings.trials_per_process)
         from searchers.registry import get_searcher
-        for s in searchers:
+        for s in settings.searchers:
             get_searcher(s)  # unknown names fail before any work
         with tempfile.TemporaryDirectory() as tmp:
-            rows = {s: _measure(s, args, per_process, Path(tmp)) for s in searchers}
+            rows = {s: _measure(s, settings, per_process, Path(tmp)) for s in settings.searchers}
+        for row in rows.values():
+            row["command"] = command  # rows of one record may come from several runs
         result = {"loop": "bench run", "trials_per_process": per_process, "searchers": rows}
-        name = f"{args.dataset}-memory-p{per_process}"
+        name = f"{settings.dataset}-memory-p{per_process}"
         for s, row in rows.items():
             print(f"{s}: RSS at trial {row['window']} {row['rss_at_window_mb']:.0f} MiB, at trial "
                   f"{row['trials']} {row['rss_at_last_mb']:.0f} MiB (growth "
@@ -59,18 +79,18 @@ def run_memory(args: argparse.Namespace) -> int:
                   f"disk {row['disk_mb_per_100_trials']:.1f} MiB per 100 trials"
                   + (f"; a new trial process costs {row['replacement_seconds']:.1f} s"
                      if "replacement_seconds" in row else ""), flush=True)
-    meta = store.create_study(main_storage, name)
-    old = meta.user_attrs.get(schema.STUDY_BENCH, {})
-    if "searchers" in result:
-        for row in result["searchers"].values():
-            row["command"] = command  # rows of one record may come from several runs
-        if isinstance(old.get("searchers"), dict) and old.get("trials") == args.trials:
-            # re-measuring some searchers keeps the others' rows
-            result["searchers"] = {**old["searchers"], **result["searchers"]}
-    meta.set_user_attr(schema.STUDY_BENCH, {
-        "kind": schema.KIND_MEMORY, "dataset": args.dataset, "trials": args.trials,
-        **result, "command": command, "machine": machine(), "versions": versions()})
+    record_measurement(main_storage, name, schema.KIND_MEMORY,
+                       {"dataset": settings.dataset, "trials": settings.trials, **result},
+                       command=command, merge=_keep_other_searchers)
     return 0
+
+
+def _keep_other_searchers(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Re-measuring some searchers (same trial count) keeps the other searchers' rows."""
+    if ("searchers" in new and isinstance(old.get("searchers"), dict)
+            and old.get("trials") == new["trials"]):
+        return {**new, "searchers": {**old["searchers"], **new["searchers"]}}
+    return new
 
 
 class _PeakSampler(threading.Thread):
@@ -96,11 +116,12 @@ class _PeakSampler(threading.Thread):
         self.join()
 
 
-def _measure(searcher: str, args: argparse.Namespace, per_process: int, tmp: Path) -> dict[str, Any]:
+def _measure(searcher: str, settings: MemorySettings, per_process: int,
+             tmp: Path) -> dict[str, Any]:
     study, storage, logdir = f"memory-{searcher}", f"sqlite:///{tmp / 'memory.db'}", tmp / "runs"
     argv = [sys.executable, "-m", "bench", "run", "--searcher", searcher, "--preset", "quick",
             "--epochs-per-trial", "1", "--budget-epochs", str(10**6),
-            "--max-trials", str(args.trials), "--dataset", args.dataset, "--storage", storage,
+            "--max-trials", str(settings.trials), "--dataset", settings.dataset, "--storage", storage,
             "--study", study, "--logdir", str(logdir), "--trials-per-process", str(per_process)]
     started = time.monotonic()
     with open(tmp / f"{searcher}.log", "w") as log:  # one line per trial: kept out of sight
@@ -109,9 +130,9 @@ def _measure(searcher: str, args: argparse.Namespace, per_process: int, tmp: Pat
     sampler.start()
     try:
         while (code := _wait(proc, 30.0)) is None:
-            done = sum(t.state.is_finished() for t in _trials(storage, study)) \
-                if (tmp / "memory.db").exists() else 0  # tickets (WAITING) are not done
-            print(f"{searcher}: {done}/{args.trials} trials", flush=True)
+            # counted in the store, where each trial process records its trials
+            done = sum(t.state.is_finished() for t in _trials(storage, study, started=True))
+            print(f"{searcher}: {done}/{settings.trials} trials", flush=True)
     except KeyboardInterrupt:
         proc.terminate()
         proc.wait()
@@ -171,16 +192,23 @@ def _wait(proc: subprocess.Popen, seconds: float) -> int | None:
         return None
 
 
-def _trials(storage: str, study: str) -> list[Any]:
+def _trials(url: str, study: str, *, started: bool = False) -> list[Any]:
+    """The study's trials by number; ``started``: the run may still be creating its store
+    (no file, or no study yet), which is no trials yet, not an error."""
     import optuna
     try:
-        found = optuna.load_study(study_name=study, storage=storage)
+        rdb = store.open_storage(url, must_exist=True, read_only=True, heartbeat=False)
+        found = optuna.load_study(study_name=study, storage=rdb)
     except KeyError:
         return []
+    except (UserError, RunError):
+        if started:
+            return []
+        raise
     return sorted(found.get_trials(deepcopy=False), key=lambda t: t.number)
 
 
-def _bare(args: argparse.Namespace) -> dict[str, Any]:
+def _bare(settings: MemorySettings) -> dict[str, Any]:
     """The same models built and fitted in a plain loop: what Keras itself keeps per model."""
     import gc
 
@@ -190,11 +218,12 @@ def _bare(args: argparse.Namespace) -> dict[str, Any]:
     from bench.data import load_dataset
     from models import make_build_model
 
-    data = load_dataset(args.dataset, image_size=(48, 16) if args.dataset != "digits" else None)
+    data = load_dataset(settings.dataset,
+                        image_size=(48, 16) if settings.dataset != "digits" else None)
     build = make_build_model(data.input_shape, data.num_classes)
     proc = psutil.Process()
     rss: list[float] = []
-    for i in range(args.trials):
+    for i in range(settings.trials):
         keras.backend.clear_session()
         gc.collect()
         build(keras_tuner.HyperParameters()).fit(

@@ -38,17 +38,20 @@ import functools
 import gc
 import importlib
 import json
+import logging
 import os
 import re
-import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+
+log = logging.getLogger(__name__)
 
 TARGET_RATIO = 0.5          # the Optuna-backed tuner's median overhead vs RandomSearch's
 TARGET_STANDARD_S = 0.5     # absolute, at the standard preset
@@ -397,6 +400,8 @@ def _child(spec_path: str, out_path: str) -> int:
     if quiet is not None and not spec.get("verbose"):
         quiet.install()
     cli = _import("bench.cli")
+    if cli is not None and hasattr(cli, "configure_logging"):  # older checkouts print
+        cli.configure_logging(bool(spec.get("verbose")))
     if cli is not None and hasattr(cli, "_quiet_libraries"):
         cli._quiet_libraries()
     from dataclasses import fields
@@ -422,8 +427,8 @@ def _store_trials(url: str) -> dict[str, dict[str, Any]]:
     import optuna
     from optuna.trial import TrialState
 
-    from bench import schema
-    storage = optuna.storages.RDBStorage(url)
+    from bench import schema, store
+    storage = store.open_storage(url, must_exist=True, read_only=True, heartbeat=False)
     try:
         found = {}
         for summary in optuna.get_all_study_summaries(storage):
@@ -566,6 +571,7 @@ def _child_command(spec: Path, out: Path) -> list[str]:
     loader = ("import importlib.util as u, sys; sys.path[:] = [p for p in sys.path if p]; "
               "s = u.spec_from_file_location("
               "'bench_overhead_profiler', sys.argv[1]); m = u.module_from_spec(s); "
+              "sys.modules[s.name] = m; "  # as an import would (dataclasses look it up)
               "s.loader.exec_module(m); sys.exit(m._child(sys.argv[2], sys.argv[3]))")
     return [sys.executable, "-c", loader, str(Path(__file__).resolve()), str(spec), str(out)]
 
@@ -581,25 +587,46 @@ def _study_name(dataset: str, preset: str) -> str:
     return f"{safe}-overhead-{preset}"
 
 
-def run_overhead(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class OverheadSettings:
+    """``bench overhead``'s flags."""
+
+    searchers: str             # NAME or NAME@CHECKOUT, comma-separated (as given)
+    preset: str
+    budget_epochs: int | None  # None: the preset's
+    seed: int
+    dataset: str
+    storage: str               # where the measurement is recorded
+    verbose: bool = False
+    argv: tuple[str, ...] = ()  # the command line, as recorded
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "OverheadSettings":
+        return cls(searchers=args.searchers, preset=args.preset,
+                   budget_epochs=args.budget_epochs, seed=args.seed, dataset=args.dataset,
+                   storage=args.storage, verbose=bool(args.verbose), argv=tuple(args.argv))
+
+
+def run_overhead(settings: OverheadSettings) -> int:
     from bench import schema, store
     from bench.errors import RunError, UserError
+    from bench.measurement import command_line, record_measurement
     from bench.presets import get_preset
     from searchers.registry import get_searcher
 
-    runs = [_parse_entry(e) for e in args.searchers.split(",") if e.strip()]
+    runs = [_parse_entry(e) for e in settings.searchers.split(",") if e.strip()]
     if not runs:
         raise UserError("--searchers: give at least one searcher name")
     labels = [label for label, _, _ in runs]
     if len(set(labels)) != len(labels):
-        raise UserError(f"--searchers: each searcher once, please (got {args.searchers!r})")
+        raise UserError(f"--searchers: each searcher once, please (got {settings.searchers!r})")
     for _, name, checkout in runs:
         if checkout is None:
             get_searcher(name)  # another checkout's names are checked by its own run
-    get_preset(args.preset)
-    if args.budget_epochs is not None and args.budget_epochs <= 0:
-        raise UserError(f"--budget-epochs must be > 0 (got {args.budget_epochs})")
-    main_storage = store.open_storage(args.storage)  # a bad --storage fails before any run
+    get_preset(settings.preset)
+    if settings.budget_epochs is not None and settings.budget_epochs <= 0:
+        raise UserError(f"--budget-epochs must be > 0 (got {settings.budget_epochs})")
+    main_storage = store.open_storage(settings.storage)  # a bad --storage fails before any run
 
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
@@ -607,14 +634,14 @@ def run_overhead(args: argparse.Namespace) -> int:
             folder = Path(tmp) / str(i)
             folder.mkdir()
             url = f"sqlite:///{folder / 'store.db'}"
-            spec = {"searcher": name, "seed": args.seed, "preset": args.preset,
-                    "budget_epochs": args.budget_epochs, "dataset": args.dataset,
+            spec = {"searcher": name, "seed": settings.seed, "preset": settings.preset,
+                    "budget_epochs": settings.budget_epochs, "dataset": settings.dataset,
                     "storage": url, "logdir": str(folder / "runs"), "study": "overhead",
-                    "verbose": bool(getattr(args, "verbose", False))}
+                    "verbose": settings.verbose}
             (folder / "spec.json").write_text(json.dumps(spec))
             out = folder / "profile.json"
             code = checkout or CHECKOUT
-            print(f"== {label}: a {args.preset} search in its own process"
+            print(f"== {label}: a {settings.preset} search in its own process"
                   f"{f' (code: {code})' if checkout else ''} ==", flush=True)
             started = time.monotonic()
             rc = subprocess.run(_child_command(folder / "spec.json", out),
@@ -629,40 +656,36 @@ def run_overhead(args: argparse.Namespace) -> int:
             results.append(result)
 
     print()
-    print(f"per-trial overhead, preset {args.preset}, dataset {args.dataset}, seed {args.seed} "
-          "(components: innermost-running time while the trial's wall clock runs outside "
-          "its epochs)")
+    print(f"per-trial overhead, preset {settings.preset}, dataset {settings.dataset}, "
+          f"seed {settings.seed} (components: innermost-running time while the trial's wall "
+          "clock runs outside its epochs)")
     print(format_table(results))
-    lines = verdicts(results, args.preset)
+    lines = verdicts(results, settings.preset)
     for text, _ in lines:
         print("verdict: " + text)
     for r in results:
         if r["missing_hooks"]:
-            print(f"note: {r['searcher']}: not timed: {', '.join(r['missing_hooks'])}")
+            log.warning("note: %s: not timed: %s", r["searcher"], ", ".join(r["missing_hooks"]))
 
-    from bench.provenance import machine, versions
-    record = {
-        "kind": schema.KIND_OVERHEAD, "dataset": args.dataset, "preset": args.preset,
-        "budget_epochs": args.budget_epochs or get_preset(args.preset).budget_epochs,
-        "seed": args.seed, "searchers": labels, "results": results,
+    study_name = _study_name(settings.dataset, settings.preset)
+    record_measurement(main_storage, study_name, schema.KIND_OVERHEAD, {
+        "dataset": settings.dataset, "preset": settings.preset,
+        "budget_epochs": settings.budget_epochs or get_preset(settings.preset).budget_epochs,
+        "seed": settings.seed, "searchers": labels, "results": results,
         "target_ratio": TARGET_RATIO,
-        "target_standard_s": TARGET_STANDARD_S if args.preset == "standard" else None,
+        "target_standard_s": TARGET_STANDARD_S if settings.preset == "standard" else None,
         "verdicts": [{"text": t, "met": ok} for t, ok in lines],
         "met": all(ok for _, ok in lines) if lines else None,
-        "command": "python -m bench " + shlex.join(getattr(args, "_argv", sys.argv[1:])),
-        "machine": machine(), "versions": versions(),
-    }
-    meta = store.create_study(main_storage, _study_name(args.dataset, args.preset))
-    meta.set_user_attr(schema.STUDY_BENCH, record)
-    print(f"recorded in {store.display_url(args.storage)} "
-          f"(study {_study_name(args.dataset, args.preset)!r})")
+    }, command=command_line(settings.argv))
+    print(f"recorded in {store.display_url(settings.storage)} (study {study_name!r})")
     return 0
 
 
 def add_cli(sub: Any) -> None:
     """The ``overhead`` subcommand (called from ``bench.cli.build_parser``)."""
-    from bench.cli import DEFAULT_STORAGE, _non_negative
+    from bench.cli import _non_negative
     from bench.presets import PRESETS
+    from bench.schema import DEFAULT_STORAGE
     p = sub.add_parser("overhead", help="per-trial overhead of searchers side by side, broken down",
                        description="Per-trial overhead (wall - fit, median) of searchers run "
                                    "one after the other, each in its own process, with a "
@@ -679,6 +702,6 @@ def add_cli(sub: Any) -> None:
     p.add_argument("--dataset", default="toon")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help="where the measurement is recorded")
     p.add_argument("-v", "--verbose", action="store_true", help="show library output")
-    p.set_defaults(func=lambda args: run_overhead(args))
+    p.set_defaults(func=lambda args: run_overhead(OverheadSettings.from_args(args)))
 
 

@@ -23,7 +23,9 @@ short, so a surrogate fitted on them would be biased towards what that searcher 
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+import logging
+from dataclasses import dataclass, replace
+from typing import cast
 
 from optuna.trial import TrialState
 
@@ -34,55 +36,90 @@ from bench.runner import RunConfig, format_summary
 
 DEFAULT_REPEATS = 10
 
+log = logging.getLogger(__name__)
+
 
 def record_study_name(dataset: str, preset: str, seed: int) -> str:
     return schema.study_name(dataset, f"record-{preset}", seed)
 
 
-def record_config(args: argparse.Namespace, max_trials: int) -> RunConfig:
-    preset = get_preset(args.preset)
-    epochs = args.epochs_per_trial or preset.epochs_per_trial
+@dataclass(frozen=True)
+class RecordSettings:
+    """``bench record``'s flags."""
+
+    configs: int
+    repeats: int = DEFAULT_REPEATS
+    dataset: str = "toon"
+    preset: str = "standard"
+    epochs_per_trial: int | None = None  # None: the preset's
+    seed: int = 0
+    image_size: tuple[int, int] | None = None
+    data_seed: int = 0
+    storage: str = schema.DEFAULT_STORAGE
+    study: str | None = None             # None: <dataset>-record-<preset>-s<seed>
+    logdir: str = "runs"
+    trials_per_process: int | None = None
+    verbose: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "RecordSettings":
+        return cls(configs=args.configs, repeats=args.repeats, dataset=args.dataset,
+                   preset=args.preset, epochs_per_trial=args.epochs_per_trial, seed=args.seed,
+                   image_size=args.image_size, data_seed=args.data_seed, storage=args.storage,
+                   study=args.study, logdir=args.logdir,
+                   trials_per_process=args.trials_per_process, verbose=args.verbose)
+
+    @property
+    def study_name(self) -> str:
+        return self.study or record_study_name(self.dataset, self.preset, self.seed)
+
+
+def record_config(settings: RecordSettings, max_trials: int) -> RunConfig:
+    preset = get_preset(settings.preset)
+    epochs = settings.epochs_per_trial or preset.epochs_per_trial
     return RunConfig(
-        searcher="optuna", sampler="random", pruner="none", seed=args.seed, preset=args.preset,
-        dataset=args.dataset, image_size=args.image_size, data_seed=args.data_seed,
-        storage=args.storage, study=args.study or record_study_name(args.dataset, args.preset, args.seed),
-        logdir=args.logdir, epochs_per_trial=epochs, max_trials=max_trials,
+        searcher="optuna", sampler="random", pruner="none", seed=settings.seed,
+        preset=settings.preset, dataset=settings.dataset, image_size=settings.image_size,
+        data_seed=settings.data_seed, storage=settings.storage, study=settings.study_name,
+        logdir=settings.logdir, epochs_per_trial=epochs, max_trials=max_trials,
         # Only max_trials ends a record; failed trials' epochs must not end it first.
         budget_epochs=2 * max_trials * epochs, patience=0, kind=schema.KIND_RECORD,
-        verbose=args.verbose, trials_per_process=args.trials_per_process)
+        verbose=settings.verbose, trials_per_process=settings.trials_per_process)
 
 
-def run_record(args: argparse.Namespace) -> int:
-    if args.configs < 2:
-        raise UserError(f"--configs must be >= 2 (got {args.configs})")
-    if not 0 <= args.repeats <= args.configs:
-        raise UserError(f"--repeats must be 0..--configs ({args.configs}); got {args.repeats}")
+def run_record(settings: RecordSettings) -> int:
+    if settings.configs < 2:
+        raise UserError(f"--configs must be >= 2 (got {settings.configs})")
+    if not 0 <= settings.repeats <= settings.configs:
+        raise UserError(f"--repeats must be 0..--configs ({settings.configs}); "
+                        f"got {settings.repeats}")
     from bench.supervisor import run_supervised, trials_per_process
 
     # Repeats already in the study hold tickets too: more --configs on a finished record
     # must add that many new configurations, not fewer.
-    cfg = record_config(args, args.configs + _repeats_present(args))
+    cfg = record_config(settings, settings.configs + _repeats_present(settings))
     per_process = trials_per_process(cfg)
     summary = run_supervised(cfg, per_process) if per_process else _in_process(cfg)
-    if args.repeats:
-        if _enqueue_repeats(cfg, args.configs, args.repeats) is None:
-            print(f"record: fewer than {args.configs} configurations finished; "
-                  "re-run the command to continue", flush=True)
+    if settings.repeats:
+        if _enqueue_repeats(cfg, settings.configs, settings.repeats) is None:
+            log.warning("record: fewer than %d configurations finished; "
+                        "re-run the command to continue", settings.configs)
             return 1
-        cfg = replace(cfg, max_trials=args.configs + args.repeats,
-                      budget_epochs=2 * (args.configs + args.repeats) * cfg.epochs_per_trial)
+        total = settings.configs + settings.repeats
+        cfg = replace(cfg, max_trials=total,
+                      budget_epochs=2 * total * cast(int, cfg.epochs_per_trial))
         summary = run_supervised(cfg, per_process) if per_process else _in_process(cfg)
     print(format_summary(summary))
     return 0
 
 
-def _repeats_present(args: argparse.Namespace) -> int:
+def _repeats_present(settings: RecordSettings) -> int:
     import optuna
 
     from bench import store
-    name = args.study or record_study_name(args.dataset, args.preset, args.seed)
     try:
-        study = optuna.load_study(study_name=name, storage=store.open_storage(args.storage))
+        study = optuna.load_study(study_name=settings.study_name,
+                                  storage=store.open_storage(settings.storage))
     except KeyError:
         return 0
     return sum(schema.T_REPEAT_OF in t.user_attrs and t.state != TrialState.FAIL
@@ -118,8 +155,9 @@ def _enqueue_repeats(cfg: RunConfig, configs: int, repeats: int) -> int | None:
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
-    from bench.cli import DEFAULT_STORAGE, _image_size, _non_negative
+    from bench.cli import _image_size, _non_negative
     from bench.presets import PRESETS
+    from bench.schema import DEFAULT_STORAGE
     p = sub.add_parser("record", help="learning curves of uniform configurations (for bench replay)")
     p.add_argument("--dataset", default="toon", help="toon | digits | PATH to class folders")
     p.add_argument("--preset", default="standard", choices=sorted(PRESETS))
@@ -135,4 +173,4 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--logdir", default="runs")
     p.add_argument("--trials-per-process", type=_non_negative, metavar="N")
     p.add_argument("-v", "--verbose", action="store_true")
-    p.set_defaults(func=lambda args: run_record(args))
+    p.set_defaults(func=lambda args: run_record(RecordSettings.from_args(args)))

@@ -91,7 +91,9 @@ def _sqlite_lock(db_path: str, study: str) -> Lock:
 def _server_lock(url: str, study: str, shared: bool) -> Lock:
     import sqlalchemy
 
-    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    from bench.store import session_engine
+
+    engine = session_engine(url)
     backend = engine.dialect.name
     params: dict[str, Any]
     if backend == "postgresql":

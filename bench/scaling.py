@@ -7,16 +7,36 @@ are timed end to end as a user would see them (process start-up included).
 from __future__ import annotations
 
 import argparse
-import shlex
 import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 
 import optuna
 
 from bench import schema, store
 from bench.errors import RunError, UserError
+from bench.measurement import command_line, record_measurement
+
+
+@dataclass(frozen=True)
+class ScalingSettings:
+    """``bench scaling``'s flags."""
+
+    storage: str                # the shared server store the runs use
+    result_storage: str = schema.DEFAULT_STORAGE  # where the measurement is recorded
+    workers: int = 2
+    trials: int = 12
+    preset: str = "standard"
+    dataset: str = "toon"
+    argv: tuple[str, ...] = ()  # the command line, as recorded
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "ScalingSettings":
+        return cls(storage=args.storage, result_storage=args.result_storage,
+                   workers=args.workers, trials=args.trials, preset=args.preset,
+                   dataset=args.dataset, argv=tuple(args.argv))
 
 
 def _timed_run(storage: str, study: str, workers: int, trials: int, extra: list[str]) -> float:
@@ -31,30 +51,28 @@ def _timed_run(storage: str, study: str, workers: int, trials: int, extra: list[
     return time.monotonic() - started
 
 
-def run_scaling(args: argparse.Namespace) -> int:
-    if args.storage.startswith("sqlite"):
+def run_scaling(settings: ScalingSettings) -> int:
+    if settings.storage.startswith("sqlite"):
         raise UserError("scaling needs a server store shared by workers: --storage postgresql://...")
-    if args.trials < 2 or args.workers < 2:
+    if settings.trials < 2 or settings.workers < 2:
         raise UserError("--trials and --workers must be >= 2")
-    storage = store.open_storage(args.storage)
-    store.open_storage(args.result_storage)  # an unwritable result store fails now, not at the end
-    extra = ["--preset", args.preset, "--dataset", args.dataset]
+    storage = store.open_storage(settings.storage)
+    store.open_storage(settings.result_storage)  # an unwritable result store fails now, not at the end
+    extra = ["--preset", settings.preset, "--dataset", settings.dataset]
     tag = uuid.uuid4().hex[:6]
     per_hour: dict[str, float] = {}
-    for workers in (1, args.workers):
+    for workers in (1, settings.workers):
         name = f"scaling-{tag}-w{workers}"
-        wall = _timed_run(args.storage, name, workers, args.trials, extra)
-        per_hour[str(workers)] = round(args.trials / wall * 3600, 1)
-        print(f"{workers} worker(s): {args.trials} trials in {wall:.0f}s = "
+        wall = _timed_run(settings.storage, name, workers, settings.trials, extra)
+        per_hour[str(workers)] = round(settings.trials / wall * 3600, 1)
+        print(f"{workers} worker(s): {settings.trials} trials in {wall:.0f}s = "
               f"{per_hour[str(workers)]:.0f} trials/hour", flush=True)
         optuna.delete_study(study_name=name, storage=storage)
-    from bench.provenance import machine, versions
-    ratio = round(per_hour[str(args.workers)] / per_hour["1"], 3)
-    meta = store.create_study(store.open_storage(args.result_storage), f"{args.dataset}-scaling")
-    meta.set_user_attr(schema.STUDY_BENCH, {
-        "kind": schema.KIND_SCALING, "dataset": args.dataset, "workers": per_hour,
-        "ratio": ratio, "trials": args.trials, "preset": args.preset,
-        "command": "python -m bench " + shlex.join(getattr(args, "_argv", sys.argv[1:])),
-        "machine": machine(), "versions": versions(), "storage": args.storage.split("://")[0]})
-    print(f"ratio {args.workers} vs 1 worker(s): {ratio:.2f}x")
+    ratio = round(per_hour[str(settings.workers)] / per_hour["1"], 3)
+    attrs = {"dataset": settings.dataset, "workers": per_hour, "ratio": ratio,
+             "trials": settings.trials, "preset": settings.preset,
+             "storage": settings.storage.split("://")[0]}
+    record_measurement(settings.result_storage, f"{settings.dataset}-scaling", schema.KIND_SCALING,
+                       attrs, command=command_line(settings.argv))
+    print(f"ratio {settings.workers} vs 1 worker(s): {ratio:.2f}x")
     return 0

@@ -16,9 +16,12 @@ import sqlite3
 import warnings
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence
+from urllib.parse import unquote
 
 import optuna
+import sqlalchemy
 import sqlalchemy.exc
+import sqlalchemy.pool
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.engine import make_url
 
@@ -41,20 +44,38 @@ _USE_ANOTHER = "move it away or pass another --storage"
 
 
 def display_url(url: str) -> str:
-    """The storage URL as it may be printed: the password replaced by ``***``.
+    """The storage URL as it may be printed: SQLAlchemy's rendering with the password
+    hidden (``***``), and any ``password``-like query value hidden too; a URL without a
+    password is shown as given (an SQLite path stays readable).
 
-    A password with a raw '@' (``u:p@ss@host``) is split by SQLAlchemy at the first '@', so
-    the rest of it lands in the host: moved out of the host too. What SQLAlchemy cannot
-    parse loses everything before its last '@' in the address part.
+    A raw '@' in a password (``u:p@ss/w@host``) is ambiguous: SQLAlchemy splits at the
+    first '@' and would show the rest of the password as host or database. Here the
+    credentials end at the last '@' of the URL, so no part of a password is ever shown (a
+    database or query holding '@' hides more than it needs to, never less). What SQLAlchemy
+    cannot parse keeps only its scheme and what follows that '@'.
     """
+    scheme, sep, rest = url.partition("://")
+    creds, at, address = rest.rpartition("@")
+    user, colon, password = creds.partition(":")
+    if not (sep and at and colon) or any(c in user for c in "/?#"):  # no password in it
+        return _QUERY_SECRET.sub(r"\1***", url)
     try:
-        parsed = make_url(url)
-        host = parsed.host or ""
-        if parsed.password is not None and "@" in host:
-            parsed = parsed.set(host=host.rsplit("@", 1)[1])
-        return parsed.render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - unparsable: mask it with the regex below
-        return re.sub(r"(://)[^/?#]*@", r"\1***@", url)
+        shown = make_url(f"{scheme}://{address}").set(
+            username=unquote(user), password=unquote(password)).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - unparsable: nothing before the '@' is shown
+        shown = f"{scheme}://***@{address}"
+    return _QUERY_SECRET.sub(r"\1***", shown)
+
+
+# ?password=..., &sslpassword=..., passwd=... (libpq and the MySQL drivers take these)
+_QUERY_SECRET = re.compile(r"([?&][^=&#]*(?:pass|pwd)[^=&#]*=)[^&#]*", re.IGNORECASE)
+
+
+def session_engine(url: str) -> sqlalchemy.engine.Engine:
+    """A bare SQLAlchemy engine on the store, without a pool (a closed connection is
+    closed): for what holds one database session of its own, such as ``bench.runlock``'s
+    advisory locks. Optuna's storage (``open_storage``) is for everything else."""
+    return sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
 
 
 def open_storage(url: str, *, must_exist: bool = False, read_only: bool = False,

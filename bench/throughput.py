@@ -9,15 +9,34 @@ from __future__ import annotations
 
 import argparse
 import gc
-import shlex
 import statistics
-import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import schema, store
 from bench.errors import UserError
+from bench.measurement import command_line, record_measurement
+
+
+@dataclass(frozen=True)
+class ThroughputSettings:
+    """``bench throughput``'s flags."""
+
+    dataset: str = "toon"
+    image_size: tuple[int, int] | None = None
+    epochs: int = 3
+    repeats: int = 3
+    batch_size: int = 64
+    storage: str = schema.DEFAULT_STORAGE
+    argv: tuple[str, ...] = ()  # the command line, as recorded
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "ThroughputSettings":
+        return cls(dataset=args.dataset, image_size=args.image_size, epochs=args.epochs,
+                   repeats=args.repeats, batch_size=args.batch_size, storage=args.storage,
+                   argv=tuple(args.argv))
 
 
 def _bare_epoch_seconds(data, build, epochs: int, batch_size: int) -> list[float]:
@@ -73,36 +92,31 @@ def _trial_epoch_seconds(data, build, epochs: int, batch_size: int, workdir: Pat
     return [stamps[i + 1] - stamps[i] for i in range(0, len(stamps), 2)][1:]
 
 
-def run_throughput(args: argparse.Namespace) -> int:
-    if args.epochs < 2 or args.repeats < 1 or args.batch_size < 1:
+def run_throughput(settings: ThroughputSettings) -> int:
+    if settings.epochs < 2 or settings.repeats < 1 or settings.batch_size < 1:
         raise UserError("--epochs must be >= 2, --repeats and --batch-size >= 1")
-    storage = store.open_storage(args.storage)
+    storage = store.open_storage(settings.storage)
     from bench.data import load_dataset
-    from bench.provenance import machine, versions
     from models import make_build_model
 
-    data = load_dataset(args.dataset, image_size=args.image_size)
+    data = load_dataset(settings.dataset, image_size=settings.image_size)
     build = make_build_model(data.input_shape, data.num_classes)
     n = len(data.y_train)
     bare: list[float] = []
     trial: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.repeats):  # alternate, so drift hits both sides alike
-            bare += _bare_epoch_seconds(data, build, args.epochs, args.batch_size)
-            trial += _trial_epoch_seconds(data, build, args.epochs, args.batch_size, Path(tmp), r)
+        for r in range(settings.repeats):  # alternate, so drift hits both sides alike
+            bare += _bare_epoch_seconds(data, build, settings.epochs, settings.batch_size)
+            trial += _trial_epoch_seconds(data, build, settings.epochs, settings.batch_size,
+                                          Path(tmp), r)
     bare_ips = n / statistics.median(bare)
     trial_ips = n / statistics.median(trial)
-    result = {
-        "kind": schema.KIND_THROUGHPUT, "dataset": data.name,
-        "image_size": list(data.input_shape[:2]), "batch_size": args.batch_size,
-        "epochs": args.epochs, "repeats": args.repeats, "train_images": n,
+    record_measurement(storage, f"{data.name}-throughput", schema.KIND_THROUGHPUT, {
+        "dataset": data.name, "image_size": list(data.input_shape[:2]), "batch_size": settings.batch_size,
+        "epochs": settings.epochs, "repeats": settings.repeats, "train_images": n,
         "bare_images_per_s": round(bare_ips, 1), "trial_images_per_s": round(trial_ips, 1),
         "ratio": round(trial_ips / bare_ips, 4),
-        "command": "python -m bench " + shlex.join(getattr(args, "_argv", sys.argv[1:])),
-        "machine": machine(), "versions": versions(),
-    }
-    meta = store.create_study(storage, f"{data.name}-throughput")
-    meta.set_user_attr(schema.STUDY_BENCH, result)
+    }, command=command_line(settings.argv))
     print(f"bare model.fit: {bare_ips:.0f} images/s | inside a trial: {trial_ips:.0f} images/s "
           f"| ratio {trial_ips / bare_ips:.3f} (target >= 0.95)")
     return 0

@@ -24,7 +24,8 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 from bench.errors import UserError
 from bench.runner import Prepared, RunConfig, format_summary, prepare_study
@@ -35,11 +36,27 @@ STOP_GRACE_SECONDS = 30.0
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
+@dataclass(frozen=True)
+class WorkersSettings:
+    """``bench run --workers N``: the run's configuration, N, and the command line each
+    worker re-runs (without ``--workers``, with ``--worker wI``)."""
+
+    config: RunConfig
+    workers: int
+    argv: tuple[str, ...]
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "WorkersSettings":
+        from bench.cli import run_config
+        return cls(config=run_config(args, args.searcher, args.seed), workers=args.workers,
+                   argv=tuple(args.argv))
+
+
 def threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def _worker_argv(argv: list[str], index: int) -> list[str]:
+def _worker_argv(argv: Sequence[str], index: int) -> list[str]:
     out, skip = [], False
     for arg in argv:
         if skip:
@@ -108,7 +125,8 @@ def stop_workers(procs: list[subprocess.Popen], grace: float = STOP_GRACE_SECOND
                 p.wait()
 
 
-def run_workers(args: argparse.Namespace, cfg: RunConfig) -> int:
+def run_workers(settings: WorkersSettings) -> int:
+    cfg = settings.config
     searcher = get_searcher(cfg.searcher)
     if not searcher.parallel_workers:
         raise UserError(f"--workers needs an Optuna-backed searcher (tpe, bohb, optuna); "
@@ -120,20 +138,20 @@ def run_workers(args: argparse.Namespace, cfg: RunConfig) -> int:
     # (other launches may join, a single-process run of the study is refused meanwhile).
     summary_of = prepare_study(cfg, shared_lock=True)
     try:
-        return _run(args, summary_of)
+        return _run(settings, summary_of)
     finally:
         summary_of.lock.release()
 
 
-def _run(args: argparse.Namespace, summary_of: Prepared) -> int:
-    threads = threads_per_worker(args.workers)
+def _run(settings: WorkersSettings, summary_of: Prepared) -> int:
+    threads = threads_per_worker(settings.workers)
     env = {**os.environ, "BENCH_THREADS": str(threads)}
-    print(f"starting {args.workers} workers on study {summary_of.study_name!r} "
+    print(f"starting {settings.workers} workers on study {summary_of.study_name!r} "
           f"({threads} thread(s) each)", flush=True)
     procs: list[subprocess.Popen] = []
     try:  # bench.cli turns SIGTERM into KeyboardInterrupt too
-        for i in range(args.workers):
-            procs.append(spawn_worker(_worker_argv(args._argv, i + 1), env))
+        for i in range(settings.workers):
+            procs.append(spawn_worker(_worker_argv(settings.argv, i + 1), env))
         codes = [p.wait() for p in procs]
     except KeyboardInterrupt:
         stop_workers(procs)

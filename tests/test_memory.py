@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import optuna
+import pytest
+from optuna.trial import TrialState
 
-from bench import schema
+from bench import schema, store
 from bench.cli import main
+from bench.errors import UserError
+from bench.memory import _trials
 
 
 def test_memory_reads_each_trial_process_from_the_store(workdir, storage_url, capsys) -> None:
@@ -31,3 +35,21 @@ def test_memory_reads_each_trial_process_from_the_store(workdir, storage_url, ca
     again = optuna.load_study(study_name="toon-memory-p2", storage=storage_url).user_attrs[
         schema.STUDY_BENCH]["searchers"]
     assert again["random"] == bench["searchers"]["random"] and again["tpe"] != bench["searchers"]["tpe"]
+
+
+
+def test_progress_counts_trials_in_the_store_not_printed_text(workdir) -> None:
+    """While the run starts there may be no store or no study yet: no trials, no error;
+    afterwards a missing store is an error. Finished trials count, tickets do not."""
+    url = f"sqlite:///{workdir / 'memory.db'}"
+    assert _trials(url, "memory-tpe", started=True) == []
+    with pytest.raises(UserError, match="no study store"):
+        _trials(url, "memory-tpe")
+    study = store.create_study(url, "memory-tpe")
+    assert _trials(url, "other", started=True) == []
+    study.enqueue_trial({})
+    study.enqueue_trial({})  # tickets (WAITING)
+    study.tell(study.ask(), 1.0)
+    trials = _trials(url, "memory-tpe", started=True)
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.WAITING]
+    assert sum(t.state.is_finished() for t in trials) == 1

@@ -59,6 +59,45 @@ def test_display_url_hides_the_whole_password(url: str, shown: str) -> None:
     assert store.display_url(url) == shown
 
 
+@pytest.mark.parametrize("password", [
+    "Zq@Xv@Wk", "Zq@Xv/Wk", "Zq@Xv?Wk=1", "Zq@Xv#Wk", "Zq:Xv@Wk", "@ZqXvWk", "ZqXvWk@", "Zq%40Xv@Wk",
+])
+@pytest.mark.parametrize("template", [
+    "postgresql://u:{}@db.example:5432/optuna",
+    "mysql+pymysql://u:{}@db.example/optuna?charset=utf8mb4",
+    "postgresql://u:{}@db.example:notaport/optuna",  # SQLAlchemy cannot parse it
+])
+def test_display_url_never_shows_part_of_a_password_with_an_at(password: str, template: str) -> None:
+    """SQLAlchemy splits a raw '@' in a password at the first '@'; no piece may leak."""
+    shown = store.display_url(template.format(password))
+    assert "***@db.example" in shown, shown
+    for piece in ("Zq", "Xv", "Wk"):
+        assert piece not in shown, shown
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://u@h/db?sslmode=require&password=s3cret", "postgresql://u@h/db?sslmode=require&password=***"),
+    ("mysql+pymysql://u:pw@h/db?passwd=s3cret", "mysql+pymysql://u:***@h/db?passwd=***"),
+    ("sqlite:////tmp/a@b:c.db", "sqlite:////tmp/a@b:c.db"),  # no password: shown as given
+    ("postgresql://u@ho@st/db", "postgresql://u@ho@st/db"),
+    ("studies.db", "studies.db"),
+])
+def test_display_url_hides_query_passwords_and_keeps_the_rest(url: str, shown: str) -> None:
+    assert store.display_url(url) == shown
+
+
+def test_session_engine_has_no_pool(tmp_path: Path) -> None:
+    import sqlalchemy
+
+    engine = store.session_engine(_url(tmp_path / "s.db"))
+    try:
+        assert isinstance(engine.pool, sqlalchemy.pool.NullPool)
+        with engine.connect() as con:
+            assert con.execute(sqlalchemy.text("SELECT 1")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
 # ------------------------------------------------------------------ metric names
 def test_every_created_study_names_its_objective(tmp_path: Path) -> None:
     url = _url(tmp_path / "s.db")
