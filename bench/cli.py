@@ -244,7 +244,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     are built from this (``<Command>Settings.from_args``)."""
     args = build_parser().parse_args(argv)
     args.argv = list(argv)
-    args._argv = args.argv  # bench.replay still reads this name
     return args
 
 

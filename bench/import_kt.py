@@ -16,15 +16,22 @@ Mapping decisions (why):
   single-objective with that sum as value, each metric goes to a user attr, and the
   component objectives (found as the signed subset of metrics that reproduces the sum) are
   recorded in the study attrs.
-* Hyperparameters -> distributions: ``Int`` -> ``IntDistribution(step)`` (high lowered onto
-  the step grid, which holds every value KerasTuner can draw); ``Float`` with a linear step
-  -> ``FloatDistribution(step)`` only when ``(high - low)`` is a multiple of the step and
-  every stored value is on the grid, else without step; ``sampling="log"`` with a step ->
-  a log distribution *without* step (Optuna rejects ``log`` with ``step``; KerasTuner's log
-  step is multiplicative anyway); ``reverse_log`` -> a linear distribution without step
-  (Optuna has no reverse-log, the range is kept); ``Choice`` -> ``CategoricalDistribution``
-  of its values (numbers too); ``Boolean`` -> ``CategoricalDistribution([False, True])``;
-  ``Fixed`` -> ``CategoricalDistribution([value])``. Only hyperparameters active in a trial
+* Hyperparameters -> distributions: the searchers' own mapping (``searchers.seam``,
+  also what the Optuna-backed oracle suggests from and the mirror of KerasTuner's searchers
+  records with), so importing a run's own project gives exactly the run's distributions
+  and values: ``Int`` -> ``IntDistribution(step)`` (high lowered onto the step grid, which
+  holds every value KerasTuner can draw); linear stepped ``Float`` ->
+  ``FloatDistribution(step)`` likewise; ``sampling="log"`` or ``"reverse_log"`` with a
+  step -> a ``CategoricalDistribution`` of KerasTuner's own grid (Optuna rejects ``log``
+  with ``step``; KerasTuner's log step is multiplicative); without a step, log -> a log
+  distribution, ``reverse_log`` -> a linear one (Optuna has no reverse-log, the range is
+  kept); ``Choice`` -> ``CategoricalDistribution`` of its values (numbers too);
+  ``Boolean`` -> ``CategoricalDistribution([False, True])``; ``Fixed`` ->
+  ``CategoricalDistribution([value])``. Tolerance for foreign projects: where a stored
+  value is not on that grid (another KerasTuner version, a space edited between runs),
+  the grid is dropped and the range kept instead of rejecting the trial. Values on a grid
+  are stored snapped onto it (0.30000000000000004 -> 0.3), as the searchers store them.
+  Only hyperparameters active in a trial
   (all their conditions met, the 1.0.0 ``parent=value/name`` naming included) become
   params; params keep KerasTuner's full names.
 * States: ``COMPLETED`` -> COMPLETE (value = KerasTuner's score; a completed trial without
@@ -52,7 +59,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import decimal
 import itertools
 import json
 import math
@@ -62,18 +68,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import optuna
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-    check_distribution_compatibility,
-)
+from optuna.distributions import BaseDistribution, check_distribution_compatibility
 from optuna.trial import FrozenTrial, TrialState
 
 from bench import schema
 from bench.errors import RunError, UserError
 from bench.store import create_study, display_url, open_storage
+from searchers import seam
 
 # Study user attrs written by this import (``bench`` follows docs/design.md's convention
 # that extra studies are told apart by ``bench["kind"]``).
@@ -378,63 +379,22 @@ def _infer_components(scored: list[_KTTrial]) -> list[dict[str, str]] | None:
 # --------------------------------------------------------------------- distributions
 
 
-def _divisible(low: float, high: float, step: float) -> bool:
-    """(high - low) a multiple of step, in decimal: 1.0 - 0.7 is not 0.30000000000000004."""
-    try:
-        span = decimal.Decimal(str(high)) - decimal.Decimal(str(low))
-        return span % decimal.Decimal(str(step)) == 0
-    except (decimal.InvalidOperation, ValueError):
-        return False
-
-
 def hp_distribution(class_name: str, config: dict[str, Any],
                     values: list[Any] | None = None) -> BaseDistribution:
-    """Optuna distribution for one KerasTuner hyperparameter config (see module docstring).
+    """Optuna distribution for one KerasTuner hyperparameter config: the searchers' own
+    mapping (``searchers.seam``), so a run's own project imports with exactly the run's
+    distributions.
 
-    ``values`` are the values trials drew from it: a float step grid they do not sit on is
-    dropped rather than rejecting those trials.
+    ``values`` are the values trials drew from it: a grid they do not sit on is dropped
+    (the range kept) rather than rejecting those trials.
     """
-    values = list(values or [])
-    if class_name == "Fixed":
-        return CategoricalDistribution([config["value"]])
-    if class_name == "Boolean":
-        return CategoricalDistribution([False, True])
-    if class_name == "Choice":
-        return CategoricalDistribution(list(config["values"]))
-    if class_name not in ("Int", "Float"):
-        raise ValueError(f"unsupported hyperparameter type {class_name!r}")
-    sampling = (config.get("sampling") or "linear").lower()
-    step = config.get("step")
-    if class_name == "Int":
-        low, high = int(config["min_value"]), int(config["max_value"])
-        if sampling == "log":
-            return IntDistribution(low, high, log=True)
-        if sampling != "linear" or not step:
-            return IntDistribution(low, high)
-        step = int(step)
-        if all(_on_grid(v, low, high, step) for v in values):
-            return IntDistribution(low, low + (high - low) // step * step, step=step)
-        return IntDistribution(low, high)
-    lo, hi = float(config["min_value"]), float(config["max_value"])
-    if sampling == "log":
-        return FloatDistribution(lo, hi, log=True)
-    if (sampling == "linear" and step and _divisible(lo, hi, float(step))
-            and all(_on_grid(v, lo, hi, float(step)) for v in values)):
-        return FloatDistribution(lo, hi, step=float(step))
-    return FloatDistribution(lo, hi)
-
-
-def _on_grid(value: Any, low: float, high: float, step: float) -> bool:
-    """Optuna's own test for a stepped distribution (1e-8 of a step), done up front."""
-    try:
-        k = (float(value) - low) / step
-    except (TypeError, ValueError):
-        return False
-    return low <= float(value) <= high and abs(k - round(k)) < 1e-8
+    return seam.distribution_from_config(class_name, config, values)
 
 
 def _param_value(hp: _HP, value: Any) -> Any:
-    """Values as Optuna wants them: Int ints (KerasTuner's log+step Int yields floats)."""
+    """Values as Optuna wants them: Int ints (KerasTuner's log+step Int yields floats).
+    Stored as the searchers store them: snapped onto the distribution's grid where they
+    sit on it (``seam.to_param``)."""
     if hp.class_name == "Int" and isinstance(value, float) and value.is_integer():
         return int(value)
     if hp.class_name == "Float" and isinstance(value, int) and not isinstance(value, bool):
@@ -712,7 +672,9 @@ def _build_trials(plans: list[_Planned], known: dict[str, BaseDistribution],
                     except ValueError:
                         raise _Skip(f"hyperparameter {name!r} is {dist} here but "
                                     f"{known[name]} in other trials of the study") from None
-                params[name], distributions[name] = value, dist
+                on_grid = seam.to_param(dist, value, strict=True)
+                params[name] = value if on_grid is seam.OFF else on_grid
+                distributions[name] = dist
             try:
                 frozen = optuna.trial.create_trial(
                     state=p.state, value=p.value, params=params, distributions=distributions,

@@ -31,7 +31,7 @@ def check_files(project: Path) -> None:
 
 
 def _atomic_save_json(path: str, obj: object) -> str:
-    """``keras_tuner.src.utils.save_json`` with a temporary file and an atomic rename."""
+    """KerasTuner's ``save_json`` with a temporary file and an atomic rename."""
     text = json.dumps(obj)
     path = os.fspath(path)
     tmp = f"{path}.tmp{os.getpid()}"
@@ -48,7 +48,8 @@ def _atomic_save_json(path: str, obj: object) -> str:
 def make_json_writes_atomic() -> None:
     """Route KerasTuner's JSON writes through ``_atomic_save_json`` (idempotent).
 
-    Every KerasTuner state file is written by ``keras_tuner.src.utils.save_json``, called
-    as ``utils.save_json`` at call time; test_kt_project pins that this stays true."""
-    from keras_tuner.src import utils
-    utils.save_json = _atomic_save_json
+    Every KerasTuner state file is written by one KerasTuner function looked up at call
+    time (``searchers.seam.route_kt_json_writes``; tests/test_seam.py pins that this
+    stays true)."""
+    from searchers.seam import route_kt_json_writes
+    route_kt_json_writes(_atomic_save_json)

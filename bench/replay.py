@@ -32,9 +32,7 @@ import argparse
 import datetime
 import multiprocessing
 import os
-import shlex
 import shutil
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -105,11 +103,11 @@ def _declare_space(hp: Any) -> None:
 def replay_run(spec: ReplaySpec, surrogate: Any, workdir: Path) -> ReplayedRun:
     """Replay one search: the searcher decides, the surrogate trains."""
     import optuna
-    from keras_tuner.src.engine import trial as trial_module
+    from keras_tuner.engine.trial import TrialStatus
 
     from searchers.base import SearchSettings
-    from searchers.optuna_space import active_params
     from searchers.registry import get_searcher
+    from searchers.seam import active_params
 
     started_at = time.perf_counter()
     searcher = get_searcher(spec.searcher)
@@ -117,7 +115,7 @@ def replay_run(spec: ReplaySpec, surrogate: Any, workdir: Path) -> ReplayedRun:
                               sampler=spec.sampler, pruner=spec.pruner)
     label = searcher.label(settings)
     study = None
-    if searcher.backend == "optuna":  # as bench.store.open_study makes it, in memory
+    if searcher.records_live:  # as bench.store.open_study makes it, in memory
         sampler, pruner = searcher.study_components(settings)
         # Named as the real run's study: Optuna's HyperbandPruner assigns brackets by a hash
         # of the study name and trial number (a random in-memory name: random brackets).
@@ -128,6 +126,7 @@ def replay_run(spec: ReplaySpec, surrogate: Any, workdir: Path) -> ReplayedRun:
         hypermodel=_declare_space, objective=schema.OBJECTIVE, directory=str(workdir),
         project_name=f"{label}-s{spec.seed}", overwrite=True, **searcher.tuner_kwargs(settings))
     oracle = tuner.oracle
+    searcher.configure_oracle(oracle, settings)
     oracle.verbose = 0  # what search(verbose=0) sets: no "Search: Running Trial" lines
     run = ReplayedRun(spec, label, searcher.proposed_by)
     best_trained: dict[str, int] = {}  # KerasTuner trial id -> epochs trained at its best epoch
@@ -137,9 +136,9 @@ def replay_run(spec: ReplaySpec, surrogate: Any, workdir: Path) -> ReplayedRun:
         oracle.before_tell = lambda kt_id, live: [live.set_user_attr(k, v) for k, v in pending.items()]
     while run.epochs_used < spec.budget_epochs:  # TrackingMixin.pre_create_trial
         trial = oracle.create_trial("tuner0")
-        if trial.status == trial_module.TrialStatus.STOPPED:
+        if trial.status == TrialStatus.STOPPED:
             break
-        if trial.status == trial_module.TrialStatus.IDLE:
+        if trial.status == TrialStatus.IDLE:
             continue
         values = dict(trial.hyperparameters.values)
         end = int(values.get("tuner/epochs", spec.epochs_per_trial))
@@ -156,8 +155,8 @@ def replay_run(spec: ReplaySpec, surrogate: Any, workdir: Path) -> ReplayedRun:
             history.append((epoch + 1, value, acc))
             run.epochs_used += 1
             stop = False
-            report = getattr(oracle, "report", None)  # OptunaSearch.on_epoch_end
-            if report is not None and report(trial.trial_id, value, step=epoch + 1):
+            # OptunaSearch.on_epoch_end: the Optuna-backed oracle reports to its pruner
+            if study is not None and oracle.report(trial.trial_id, value, step=epoch + 1):
                 stop = True
             if spec.patience:  # keras.callbacks.EarlyStopping
                 wait += 1
@@ -187,10 +186,10 @@ def replay_run(spec: ReplaySpec, surrogate: Any, workdir: Path) -> ReplayedRun:
         pending.clear()
         pending.update(attrs)
         live = oracle.optuna_trial(trial.trial_id) if study is not None else None
-        trial.status = trial_module.TrialStatus.COMPLETED
+        trial.status = TrialStatus.COMPLETED
         oracle.end_trial(trial)
         ended = oracle.trials[trial.trial_id]
-        state = "PRUNED" if ended.status == trial_module.TrialStatus.STOPPED else "COMPLETE"
+        state = "PRUNED" if ended.status == TrialStatus.STOPPED else "COMPLETE"
         result: float | None = float(ended.score) if state == "COMPLETE" else None
         if live is not None:  # as the study holds it (Optuna gives a PRUNED trial its last value)
             frozen = study.trials[live.number]  # type: ignore[union-attr]
@@ -324,6 +323,7 @@ def compact_run(run: ReplayedRun, budget: int, key: str) -> dict[str, Any]:
 
 
 def run_replay(args: argparse.Namespace) -> int:
+    from bench.measurement import command_line
     from bench.presets import get_preset
     from bench.provenance import machine, versions
     from bench.record import record_study_name
@@ -339,7 +339,7 @@ def run_replay(args: argparse.Namespace) -> int:
     budget = args.budget_epochs or preset.budget_epochs
     if budget <= 0:
         raise UserError(f"--budget-epochs must be > 0 (got {budget})")
-    command = "python -m bench " + shlex.join(getattr(args, "_argv", sys.argv[1:]))
+    command = command_line(args.argv)
     wall_started = time.monotonic()
     surrogate = load_surrogate(args.storage, record, model=args.model)
     fid = surrogate.fidelity

@@ -205,7 +205,9 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
     settings = SearchSettings(seed=derived_seed(cfg.seed, 7919 * worker_index),
                               epochs_per_trial=cfg.epochs_per_trial,  # type: ignore[arg-type]  # set by resolved()
                               max_trials=cfg.max_trials,
-                              sampler=cfg.sampler, pruner=cfg.pruner)
+                              sampler=cfg.sampler, pruner=cfg.pruner,
+                              # a worker's launcher issued the study's tickets once
+                              issue_tickets=not cfg.worker)
     sampler, pruner = searcher.study_components(settings)  # unknown names fail here
     label = searcher.label(settings)
     check_logdir(Path(cfg.logdir) / (cfg.study or "x"))  # before loading any data
@@ -277,15 +279,18 @@ def fail_dead_trials(study: Any, crashed: str | None = None,
     ``crashed``: why their process died (``bench.supervisor``); such a trial is not
     retried. ``only_ids``: fail only these storage ids (a worker's own trials)."""
     from optuna.trial import TrialState
-    storage = study._storage  # Optuna has no public way to set attrs on a finished trial
+
+    from searchers.seam import storage_of, storage_trial_id
+    storage = storage_of(study)  # Optuna has no public way to set attrs on a trial it did not ask
     dead = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if only_ids is None or t._trial_id in only_ids]
+            if only_ids is None or storage_trial_id(t) in only_ids]
     for t in dead:
-        storage.set_trial_user_attr(t._trial_id, schema.T_ERROR, crashed or INTERRUPTED_TRIAL)
-        storage.set_trial_user_attr(t._trial_id, schema.T_INTERRUPTED, True)
+        tid = storage_trial_id(t)
+        storage.set_trial_user_attr(tid, schema.T_ERROR, crashed or INTERRUPTED_TRIAL)
+        storage.set_trial_user_attr(tid, schema.T_INTERRUPTED, True)
         if crashed:
-            storage.set_trial_user_attr(t._trial_id, schema.T_CRASHED, crashed)
-        storage.set_trial_user_attr(t._trial_id, schema.T_EPOCHS, len(t.intermediate_values))
+            storage.set_trial_user_attr(tid, schema.T_CRASHED, crashed)
+        storage.set_trial_user_attr(tid, schema.T_EPOCHS, len(t.intermediate_values))
         study.tell(t.number, state=TrialState.FAIL)
     return len(dead)
 
@@ -299,8 +304,11 @@ def _limit_threads() -> None:
         tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
-def run_search(cfg: RunConfig, printer: Callable[[str], None] | None = None) -> RunSummary:
-    """Run (or resume) one search and return its summary. Raises UserError / RunError."""
+def run_search(cfg: RunConfig, printer: Any = None) -> RunSummary:
+    """Run (or resume) one search and return its summary. Raises UserError / RunError.
+
+    ``printer``: where progress goes: a ``bench.tracking.ProgressPrinter``, or a callback
+    for its lines (default: stdout)."""
     p = prepare_study(cfg)
     try:
         if p.finished and not cfg.under_launcher:
@@ -311,13 +319,13 @@ def run_search(cfg: RunConfig, printer: Callable[[str], None] | None = None) -> 
         p.lock.release()
 
 
-def _search(p: Prepared, printer: Callable[[str], None] | None) -> RunSummary:
+def _search(p: Prepared, printer: Any) -> RunSummary:
     cfg, searcher, data, name, label, study = p.cfg, p.searcher, p.data, p.study_name, p.label, p.study
     _limit_threads()
     import keras
 
     from bench.tblog import HParamsLogger
-    from bench.tracking import Budget, TrialTracker, tracked
+    from bench.tracking import Budget, RunStarted, TrialTracker, as_printer, tracked
     from models import make_build_model, space_hyperparameters
 
     kt_project.make_json_writes_atomic()
@@ -328,9 +336,10 @@ def _search(p: Prepared, printer: Callable[[str], None] | None) -> RunSummary:
     deadline = time.monotonic() + cfg.timeout if cfg.timeout else None
     tb = HParamsLogger(p.run_dir, space_hyperparameters())
     budget = Budget(cfg.budget_epochs, deadline)  # type: ignore[arg-type]  # set by resolved()
+    progress = as_printer(printer)
     tracker = TrialTracker(study, budget, label=label, seed=cfg.seed,
-                           dataset=data.name, tb=tb, worker=cfg.worker, printer=printer,
-                           live_mirror=searcher.backend != "optuna",
+                           dataset=data.name, tb=tb, worker=cfg.worker, printer=progress,
+                           records_live=searcher.records_live,
                            trial_cap=cfg.trial_process[0] if cfg.trial_process else None)
     factory = cfg.build_model_factory or make_build_model
     replacement = bool(cfg.trial_process and cfg.trial_process[1])
@@ -342,16 +351,13 @@ def _search(p: Prepared, printer: Callable[[str], None] | None) -> RunSummary:
                 overwrite=False, tracker=tracker, **searcher.tuner_kwargs(p.settings))
     except RuntimeError as exc:  # KerasTuner cannot reload a damaged project folder
         raise UserError(f"cannot resume from {kt_dir / project}: {str(exc).splitlines()[0]}") from None
-    if cfg.max_trials and tuner.oracle.max_trials is None:
-        tuner.oracle.max_trials = cfg.max_trials  # Hyperband takes no max_trials argument
-    if cfg.worker and hasattr(tuner.oracle, "manage_tickets"):
-        tuner.oracle.manage_tickets = False  # the launching process issued them once
+    searcher.configure_oracle(tuner.oracle, p.settings)  # e.g. Hyperband's max_trials
     # KerasTuner reloads its project only where the tuner's own file exists, which it
     # first writes when a trial ends: a process killed in its first trial would start
     # over, proposing that trial again. Written now, the next process resumes instead.
     tuner.save()
     from bench.supervisor import drop_crashed_retries
-    drop_crashed_retries(tuner.oracle, study)
+    drop_crashed_retries(tuner.oracle, study, records_live=searcher.records_live)
     callbacks = [keras.callbacks.TerminateOnNaN()]
     preset = get_preset(cfg.preset)
     if cfg.patience:
@@ -368,12 +374,13 @@ def _search(p: Prepared, printer: Callable[[str], None] | None) -> RunSummary:
     if note == "--image-size" and cfg.image_size == preset.image_size:
         note = f"preset {cfg.preset}"
     if not replacement:  # said once per run
-        (printer or (lambda line: print(line, flush=True)))(
-            f"[{label} s{cfg.seed}{' ' + cfg.worker if cfg.worker else ''}] study {name!r} in "
-            f"{store.display_url(cfg.storage)} | data {data.name} {size}"
-            f"{f' ({note})' if note else ''} train/val/test {len(data.y_train)}/"
-            f"{len(data.y_val)}/{len(data.y_test)} | budget {cfg.budget_epochs} epochs "
-            f"({tracker.used_at_start} used before), {cfg.epochs_per_trial} per trial")
+        progress.run_started(RunStarted(
+            label=label, seed=cfg.seed, worker=cfg.worker, study=name,
+            storage=store.display_url(cfg.storage), data=data.name, image_size=size,
+            size_note=note, n_train=len(data.y_train), n_val=len(data.y_val),
+            n_test=len(data.y_test), budget_epochs=cfg.budget_epochs,  # type: ignore[arg-type]
+            used_before=tracker.used_at_start,
+            epochs_per_trial=cfg.epochs_per_trial))  # type: ignore[arg-type]  # set by resolved()
     try:
         tuner.search(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val),
                      epochs=cfg.epochs_per_trial, batch_size=cfg.batch_size, callbacks=callbacks,

@@ -78,9 +78,11 @@ def run_supervised(cfg: RunConfig, trials_per_process: int) -> RunSummary:
 
 
 def _supervise(p: Prepared, per_process: int) -> RunSummary:
+    from bench.tracking import ProgressPrinter
     from bench.workers import spawn_worker, stop_workers
 
     cfg = p.cfg
+    progress = ProgressPrinter()
     started = time.monotonic()
     deadline = started + cfg.timeout if cfg.timeout else None
     index = crashes = 0
@@ -113,9 +115,9 @@ def _supervise(p: Prepared, per_process: int) -> RunSummary:
         reason = _death_reason(-code)
         failed = fail_dead_trials(p.study, crashed=reason, only_ids=_ongoing_ids(p))
         crashes = 0 if _finished(p.study) - failed > finished_before else crashes + 1
-        print(f"[{p.label} s{cfg.seed}{' ' + cfg.worker if cfg.worker else ''}] the trial "
-              f"process ({child.pid}) died: {reason}; {failed} trial(s) marked FAIL, "
-              "going on with the next trial", flush=True)
+        progress.note(p.label, cfg.seed, cfg.worker,
+                      f"the trial process ({child.pid}) died: {reason}; {failed} trial(s) "
+                      "marked FAIL, going on with the next trial")
         if crashes >= MAX_CONSECUTIVE_CRASHES:
             raise RunError(f"the trial process died {crashes} times in a row without "
                            f"finishing a trial (last: {reason})")
@@ -154,34 +156,37 @@ def _ongoing_ids(p: Prepared) -> set[int] | None:
     return {ids[kt_id] for kt_id in state.get("ongoing_trials", {}).values() if kt_id in ids}
 
 
-def drop_crashed_retries(oracle: Any, study: Any) -> list[str]:
+def drop_crashed_retries(oracle: Any, study: Any, *, records_live: bool) -> list[str]:
     """KerasTuner retries a trial its process left unfinished; not one whose process
     crashed (its record says ``crashed``): that trial ends FAILED here instead, so a
     configuration that kills its process costs one trial. Returns the dropped ids."""
-    from keras_tuner.src.engine import trial as trial_module
+    from keras_tuner.engine.trial import TrialStatus
 
-    queue = getattr(oracle, "_retry_queue", None)  # KerasTuner's; no public handle
+    from searchers import seam
+
+    queue = seam.retry_queue(oracle)
     if not queue:
         return []
     by_storage_id: dict[int, Any] = {}
     latest: dict[str, Any] = {}  # KerasTuner trial id -> its latest record
     for t in study.get_trials(deepcopy=False):
-        by_storage_id[t._trial_id] = t
+        by_storage_id[seam.storage_trial_id(t)] = t
         if (kt_id := t.user_attrs.get(schema.T_KT_ID)) is not None:
             latest[kt_id] = t
-    optuna_ids = getattr(oracle, "_optuna_ids", None)  # the Optuna-backed oracle's map
     dropped = []
     for kt_id in list(queue):
-        record = (by_storage_id.get(optuna_ids.get(kt_id)) if optuna_ids is not None
+        # An Optuna-backed oracle knows its trials' records; a mirrored trial's is the latest
+        # record with its KerasTuner id.
+        record = (by_storage_id.get(oracle.storage_id_of(kt_id)) if records_live
                   else latest.get(kt_id))
         if record is None or not record.user_attrs.get(schema.T_CRASHED):
             continue
         queue.remove(kt_id)
         trial = oracle.trials[kt_id]
-        trial.status = trial_module.TrialStatus.FAILED
+        trial.status = TrialStatus.FAILED
         trial.message = record.user_attrs[schema.T_CRASHED]
-        oracle.end_order.append(kt_id)
-        oracle._save_trial(trial)
+        seam.end_order(oracle).append(kt_id)
+        seam.save_trial(oracle, trial)
         dropped.append(kt_id)
     if dropped:
         oracle.save()

@@ -50,7 +50,6 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import keras_tuner
-import keras_tuner.engine.hyperparameters as kth
 import numpy as np
 import tensorflow as tf
 from tensorboard.backend.event_processing import plugin_event_accumulator as pea
@@ -63,12 +62,13 @@ from tensorboard.plugins.scalar import metadata as scalar_metadata
 from tensorboard.plugins.text import metadata as text_metadata
 from tensorboard.util import tensor_util
 
-__all__ = ["HParamsLogger", "read_hparams", "FINAL_PREFIX", "EPOCHS_TRAINED"]
+from searchers.seam import MAX_DISCRETE, tensorboard_domain
+
+__all__ = ["HParamsLogger", "read_hparams", "FINAL_PREFIX", "EPOCHS_TRAINED", "MAX_DISCRETE"]
 
 FINAL_PREFIX = "final/"
 EPOCHS_TRAINED = "epochs_trained"
 STATUS_TAG = "status"
-MAX_DISCRETE = 50  # a numeric grid larger than this is declared as an interval
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 _ATTEMPT = re.compile(r"^attempt_(\d+)$")
@@ -88,65 +88,8 @@ _TB_STATUS: dict[str, int] = {
 
 
 # --------------------------------------------------------------------------- domains
-def _clean_float(x: float) -> float:
-    """Round away binary noise (0.1 * 3 -> 0.3) so grid values print and compare cleanly."""
-    return float(f"{float(x):.12g}")
-
-
-def _grid(hp: Any) -> list[float] | None:
-    """All values of a stepped numeric hp (KerasTuner's own formulas), or None if none/too many."""
-    step = getattr(hp, "step", None)
-    if step is None:
-        return None
-    lo, hi, sampling = hp.min_value, hp.max_value, getattr(hp, "sampling", "linear") or "linear"
-    if sampling == "linear":
-        # Tolerant floor: KerasTuner's own ``(hi - lo) // step`` gives 8 for 0.9 // 0.1, so
-        # its sampler never reaches 0.9; Optuna's does, and the declared range includes it.
-        n = int(math.floor((hi - lo) / step + 1e-9)) + 1
-    else:
-        if step <= 1 or lo <= 0:
-            return None
-        n = int(math.log(hi / lo, step) + 1e-8) + 1
-    if n < 1 or n > MAX_DISCRETE:
-        return None
-    out = []
-    for i in range(n):
-        if sampling == "linear":
-            v = lo + i * step
-        elif sampling == "log":
-            v = lo * math.pow(step, i)
-        else:  # reverse_log
-            v = hi + lo - lo * math.pow(step, i)
-        out.append(v)
-    return out
-
-
-def _domain(hp: Any) -> hp_api.Domain | None:
-    """TensorBoard domain for a KerasTuner hyperparameter, as declared (not as sampled)."""
-    if isinstance(hp, kth.Boolean):
-        return hp_api.Discrete([False, True])
-    if isinstance(hp, kth.Fixed):
-        return hp_api.Discrete([hp.value])
-    if isinstance(hp, kth.Choice):
-        values = list(hp.values)
-        if all(isinstance(v, bool) for v in values) or all(isinstance(v, str) for v in values):
-            return hp_api.Discrete(values)
-        if any(isinstance(v, float) for v in values):
-            return hp_api.Discrete([_clean_float(v) for v in values])
-        return hp_api.Discrete([int(v) for v in values])
-    if isinstance(hp, kth.Int):
-        grid = _grid(hp)
-        if grid is not None:
-            return hp_api.Discrete(sorted({int(round(v)) for v in grid}))
-        return hp_api.IntInterval(int(hp.min_value), int(hp.max_value))
-    if isinstance(hp, kth.Float):
-        grid = _grid(hp)
-        if grid is not None:
-            return hp_api.Discrete(sorted({_clean_float(v) for v in grid}))
-        return hp_api.RealInterval(float(hp.min_value), float(hp.max_value))
-    return None  # unknown kind: TensorBoard infers it from the values
-
-
+# The declared domains come from the one KerasTuner <-> Optuna mapping (searchers.seam):
+# TensorBoard's discrete grids are the grids the searchers decide in.
 def _metric_dataset(name: str) -> int | None:
     if name == EPOCHS_TRAINED:
         return None
@@ -222,7 +165,7 @@ class HParamsLogger:
         self._domains: dict[str, hp_api.Domain | None] = {}
         hparams: list[hp_api.HParam] = []
         for hp in space.space:
-            dom = _domain(hp)
+            dom = tensorboard_domain(hp)
             self._domains[hp.name] = dom
             hparams.append(hp_api.HParam(hp.name, dom, description=repr(hp)))
         names: list[str] = [objective] + [m for m in metrics if m != objective]

@@ -1,8 +1,17 @@
 """What every benchmarked tuner does besides searching: count the epoch budget, time
-each trial, log it to TensorBoard and the study store, print one line per trial.
+each trial, log it to TensorBoard and the study store, report one event per trial.
 
 It is a mixin over any KerasTuner ``Tuner`` class (``tracked(cls)``), using only
 KerasTuner's own hooks, so KerasTuner's searchers stay unmodified in what they decide.
+
+How a trial reaches the study is the searcher's explicit choice
+(``Searcher.records_live``, passed to ``TrialTracker``): an Optuna-backed oracle records
+it live and the tracker attaches its attrs through the oracle's ``before_tell`` hook; the
+trials of KerasTuner's own oracles are mirrored by the tracker.
+
+Progress goes through one printer (``ProgressPrinter``) fed by events (``RunStarted``,
+``TrialEvent``, ``note``): it alone formats the lines a run prints. This module imports
+no TensorFlow (a run's launcher prints through the same printer).
 """
 from __future__ import annotations
 
@@ -13,19 +22,115 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, TypeAlias
 
-import keras_tuner
 import optuna
-from keras_tuner.src.engine import trial as trial_module
 from optuna.trial import TrialState
 
 from bench import schema, store
 from bench.diskfull import is_disk_full
-from searchers.optuna_space import active_params
+from searchers import seam
+from searchers.seam import active_params
 
+if TYPE_CHECKING:
+    import keras_tuner
+
+# KerasTuner's TrialStatus values are these strings (keras_tuner.engine.trial.TrialStatus).
 _STATES = {
-    trial_module.TrialStatus.COMPLETED: TrialState.COMPLETE,
-    trial_module.TrialStatus.STOPPED: TrialState.PRUNED,
+    "COMPLETED": TrialState.COMPLETE,
+    "STOPPED": TrialState.PRUNED,
 }
+
+
+# ---- progress ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunStarted:
+    """A run (or a resumed one) begins searching."""
+
+    label: str
+    seed: int
+    worker: str | None
+    study: str
+    storage: str                 # as shown (store.display_url)
+    data: str
+    image_size: str              # "WxH"
+    size_note: str               # why that size ("" when nothing to say)
+    n_train: int
+    n_val: int
+    n_test: int
+    budget_epochs: int
+    used_before: int
+    epochs_per_trial: int
+
+
+@dataclass(frozen=True)
+class TrialEvent:
+    """A trial ended (COMPLETE, PRUNED or FAIL) and was recorded."""
+
+    label: str
+    seed: int
+    worker: str | None
+    number: int | None           # the study's trial number (None: not known here)
+    kt_id: str                   # KerasTuner's trial id
+    state: str                   # TrialState name
+    objective: str
+    value: float | None
+    val_accuracy: float | None
+    best: float | None           # the study's best so far
+    epochs: int
+    wall: float
+    used: int                    # epochs of the budget used so far
+    budget: int
+    eta_seconds: float | None    # None: not estimable yet
+    params: dict[str, Any]
+
+
+def _who(label: str, seed: int, worker: str | None) -> str:
+    return f"{label} s{seed}" + (f" {worker}" if worker else "")
+
+
+class ProgressPrinter:
+    """The one place a run's progress lines are formatted; ``write`` gets each line
+    (default: stdout, flushed, so progress shows even when piped)."""
+
+    def __init__(self, write: Callable[[str], None] | None = None) -> None:
+        self.write = write or _print_flushed
+
+    def run_started(self, e: RunStarted) -> None:
+        note = f" ({e.size_note})" if e.size_note else ""
+        self.write(
+            f"[{_who(e.label, e.seed, e.worker)}] study {e.study!r} in {e.storage} | data "
+            f"{e.data} {e.image_size}{note} train/val/test {e.n_train}/{e.n_val}/{e.n_test} | "
+            f"budget {e.budget_epochs} epochs ({e.used_before} used before), "
+            f"{e.epochs_per_trial} per trial")
+
+    def trial_ended(self, e: TrialEvent) -> None:
+        self.write(self.trial_line(e))
+
+    def note(self, label: str, seed: int, worker: str | None, text: str) -> None:
+        """Anything else a run tells its user, tagged as its other lines are."""
+        self.write(f"[{_who(label, seed, worker)}] {text}")
+
+    @staticmethod
+    def trial_line(e: TrialEvent) -> str:
+        shown = f"{e.value:.4f}" if e.value is not None else "-"
+        best = f"{e.best:.4f}" if e.best is not None else "-"
+        eta = _fmt_seconds(e.eta_seconds) if e.eta_seconds is not None else "?"
+        ident = f"#{e.number}" if e.number is not None else f"kt {e.kt_id}"
+        acc = f" acc={e.val_accuracy:.3f}" if e.val_accuracy is not None else ""
+        return (f"[{_who(e.label, e.seed, e.worker)}] trial {ident} {e.state:<8} "
+                f"{e.objective}={shown}{acc} best={best} | {e.epochs} ep {e.wall:.1f}s"
+                f" | budget {e.used}/{e.budget} ep | ETA {eta} | "
+                + " ".join(f"{k}={_fmt(v)}" for k, v in e.params.items()))
+
+
+def _print_flushed(line: str) -> None:
+    print(line, flush=True)
+
+
+def as_printer(printer: ProgressPrinter | Callable[[str], None] | None) -> ProgressPrinter:
+    """A ``ProgressPrinter`` from what callers pass: one, a line callback, or None."""
+    if isinstance(printer, ProgressPrinter):
+        return printer
+    return ProgressPrinter(printer)
 
 
 @dataclass
@@ -66,21 +171,25 @@ class TrialTracker:
 
     def __init__(self, study: optuna.Study, budget: Budget, *, label: str, seed: int,
                  dataset: str, objective: str = schema.OBJECTIVE, tb: Any = None,
-                 worker: str | None = None, printer: Callable[[str], None] | None = None,
-                 live_mirror: bool = False, trial_cap: int | None = None) -> None:
-        """``live_mirror``: the searcher decides outside the study (KerasTuner's own), so
-        each trial is recorded here as it runs: RUNNING with every epoch's value, then
-        finished. A process killed mid-trial thus leaves the epochs it spent in the store,
-        and the next run counts them (``bench.runner.fail_dead_trials``).
+                 worker: str | None = None,
+                 printer: ProgressPrinter | Callable[[str], None] | None = None,
+                 records_live: bool = True, trial_cap: int | None = None) -> None:
+        """``records_live`` (the searcher's ``Searcher.records_live``): True, the tuner's
+        oracle (an ``OptunaOracle``) records each trial in the study itself; False, the
+        searcher decides outside the study (KerasTuner's own), so each trial is mirrored
+        here as it runs: RUNNING with every epoch's value, then finished. A process killed
+        mid-trial thus leaves the epochs it spent in the store, and the next run counts
+        them (``bench.runner.fail_dead_trials``).
+        ``printer``: where progress goes (a ``ProgressPrinter``, or a callback for its lines).
         ``trial_cap``: this process runs at most that many trials (``bench.supervisor``
         replaces it with a fresh one, which resumes the study)."""
         self.study, self.budget, self.label, self.seed = study, budget, label, seed
-        self.live_mirror = live_mirror
+        self.records_live = records_live
         self.dataset, self.objective, self.tb, self.worker = dataset, objective, tb, worker
         # Workers share the budget: read it from the store (this epoch is reported there
         # already), so N workers stop together instead of overshooting.
         self.shared = worker is not None
-        self.printer = printer or (lambda line: print(line, flush=True))  # progress, even when piped
+        self.printer = as_printer(printer)
         self.mirrored = store.recorded_kt_ids(study)
         self.used_at_start = store.epochs_used(study)
         self.used_base = self.used_at_start
@@ -123,7 +232,7 @@ class TrialTracker:
     def begin(self, trial: keras_tuner.engine.trial.Trial) -> None:
         start = self._pending_start or time.perf_counter()
         run = self._running[trial.trial_id] = _Running(started=start)
-        if self.live_mirror and trial.trial_id not in self.mirrored:
+        if not self.records_live and trial.trial_id not in self.mirrored:
             run.record_id = self._open_record(trial)
         if self.tb:
             self.tb.start_trial(self._tb_id(trial), dict(trial.hyperparameters.values))
@@ -152,7 +261,8 @@ class TrialTracker:
             run.intermediate[epoch + 1] = logs[self.objective]
             value = logs[self.objective]
             if run.record_id is not None and math.isfinite(value):
-                self.study._storage.set_trial_intermediate_value(run.record_id, epoch + 1, value)
+                seam.storage_of(self.study).set_trial_intermediate_value(run.record_id, epoch + 1,
+                                                                         value)
         if self.tb:
             self.tb.log_epoch(self._tb_id(trial), epoch + 1, logs)
         used = store.epochs_used(self.study) if self.shared else self.used(trial.trial_id)
@@ -205,7 +315,7 @@ class TrialTracker:
         if mirror and run.record_id is not None:
             self._close_record(run.record_id, state, value, attrs)
             self.mirrored.add(trial.trial_id)
-            number = self.study._storage.get_trial_number_from_id(run.record_id)
+            number = seam.storage_of(self.study).get_trial_number_from_id(run.record_id)
         self.used_base += run.epochs
         self.counts[state.name] += 1
         if value is not None and (self.best is None or value < self.best):
@@ -217,7 +327,7 @@ class TrialTracker:
             if schema.T_VAL_ACC in attrs:
                 final["val_accuracy"] = attrs[schema.T_VAL_ACC]
             self.tb.end_trial(self._tb_id(trial), state.name, final)
-        self.printer(self._line(trial, state, value, run, attrs, number))
+        self.printer.trial_ended(self._event(trial, state, value, run, attrs, number))
 
     # ---- live records of KerasTuner's trials -------------------------------------------
     def _open_record(self, trial: keras_tuner.engine.trial.Trial) -> int:
@@ -228,11 +338,12 @@ class TrialTracker:
             user_attrs={schema.T_SEARCHER: self.label, schema.T_SEED: self.seed,
                         schema.T_DATASET: self.dataset, schema.T_KT_ID: trial.trial_id})
         # Optuna's public add_trial does not say which trial it created; the storage does.
-        return self.study._storage.create_new_trial(self.study._study_id, template_trial=template)
+        return seam.storage_of(self.study).create_new_trial(seam.study_id(self.study),
+                                                            template_trial=template)
 
     def _close_record(self, record_id: int, state: TrialState, value: float | None,
                       attrs: dict[str, Any]) -> None:
-        storage = self.study._storage
+        storage = seam.storage_of(self.study)
         for key, item in attrs.items():
             storage.set_trial_user_attr(record_id, key, item)
         storage.set_trial_state_values(record_id, state, [value] if value is not None else None)
@@ -241,24 +352,21 @@ class TrialTracker:
     def _tb_id(self, trial: keras_tuner.engine.trial.Trial) -> str:
         return f"{self.worker}-{trial.trial_id}" if self.worker else str(trial.trial_id)
 
-    def _line(self, trial, state, value, run, attrs, number) -> str:
+    def _event(self, trial: keras_tuner.engine.trial.Trial, state: TrialState,
+               value: float | None, run: _Running, attrs: dict[str, Any],
+               number: int | None) -> TrialEvent:
         used = self.used_base
         elapsed = time.monotonic() - self.run_started
         done_here = used - self.used_at_start
-        eta = "?"
-        if done_here > 0:
-            eta = _fmt_seconds(max(0.0, elapsed / done_here * (self.budget.epochs - used)))
-        shown = f"{value:.4f}" if value is not None else "-"
-        acc = attrs.get(schema.T_VAL_ACC)
-        best = f"{self.best:.4f}" if self.best is not None else "-"
+        eta = (max(0.0, elapsed / done_here * (self.budget.epochs - used))
+               if done_here > 0 else None)
         params, _ = active_params(trial.hyperparameters)
-        ident = f"#{number}" if number is not None else f"kt {trial.trial_id}"
-        who = f"{self.label} s{self.seed}" + (f" {self.worker}" if self.worker else "")
-        return (f"[{who}] trial {ident} {state.name:<8} "
-                f"{self.objective}={shown}" + (f" acc={acc:.3f}" if acc is not None else "")
-                + f" best={best} | {run.epochs} ep {attrs[schema.T_WALL]:.1f}s"
-                f" | budget {used}/{self.budget.epochs} ep | ETA {eta} | "
-                + " ".join(f"{k}={_fmt(v)}" for k, v in params.items()))
+        return TrialEvent(
+            label=self.label, seed=self.seed, worker=self.worker, number=number,
+            kt_id=str(trial.trial_id), state=state.name, objective=self.objective,
+            value=value, val_accuracy=attrs.get(schema.T_VAL_ACC), best=self.best,
+            epochs=run.epochs, wall=attrs[schema.T_WALL], used=used,
+            budget=self.budget.epochs, eta_seconds=eta, params=params)
 
 
 _CURVE_KEYS = ("val_loss", "val_accuracy", "loss", "accuracy")
@@ -311,8 +419,8 @@ class TrackingMixin(_TunerHooks):
         self.tracker = tracker
         self._ending: dict[str, Any] = {}
         super().__init__(*args, **kwargs)
-        if hasattr(self.oracle, "before_tell"):
-            self.oracle.before_tell = self._before_tell
+        if tracker.records_live:  # the searcher says its oracle records in the study
+            _live_oracle(self.oracle).before_tell = self._before_tell
 
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
         if self.tracker.refresh():
@@ -347,19 +455,21 @@ class TrackingMixin(_TunerHooks):
             return super().run_trial(trial, *args, **kwargs)
         except Exception as exc:
             if is_disk_full(exc):  # not this trial's fault: every next one would fail too
+                import keras_tuner
                 raise keras_tuner.errors.FatalError(str(exc)) from exc
             raise
 
     def on_trial_end(self, trial) -> None:
         self._ending = attrs = self.tracker.attrs(trial)
-        live = getattr(self.oracle, "optuna_trial", lambda _id: None)(trial.trial_id)
+        records_live = self.tracker.records_live
+        live = self.oracle.optuna_trial(trial.trial_id) if records_live else None
         number = live.number if live is not None else None
         try:
             super().on_trial_end(trial)  # the oracle ends the trial (Optuna: _before_tell)
         finally:
             ended = self.oracle.trials[trial.trial_id]
-            if ended.trial_id not in getattr(self.oracle, "_retry_queue", []):
-                self.tracker.end(ended, attrs, mirror=self.tracker.live_mirror, number=number)
+            if ended.trial_id not in seam.retry_queue(self.oracle):  # else run again
+                self.tracker.end(ended, attrs, mirror=not records_live, number=number)
 
     def _before_tell(self, trial_id: str, live: optuna.Trial) -> None:
         """Optuna-backed oracle hook: attrs on the live trial, timed like a mirrored one."""
@@ -367,6 +477,16 @@ class TrackingMixin(_TunerHooks):
         attrs[schema.T_WALL] = self.tracker.wall(trial_id)
         for key, value in attrs.items():
             live.set_user_attr(key, value)
+
+
+def _live_oracle(oracle: Any) -> Any:
+    """The oracle of a searcher that records live: it must be an ``OptunaOracle``."""
+    from searchers.optuna_oracle import OptunaOracle
+    if not isinstance(oracle, OptunaOracle):
+        raise TypeError(f"records_live: the tuner's oracle must be an OptunaOracle, not "
+                        f"{type(oracle).__name__} (a KerasTuner oracle is mirrored: "
+                        "TrialTracker(records_live=False))")
+    return oracle
 
 
 def tracked(tuner_cls: type[keras_tuner.Tuner]) -> type[keras_tuner.Tuner]:

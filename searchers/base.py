@@ -26,6 +26,9 @@ class SearchSettings:
     sampler: str | None = None       # Optuna-backed searchers: override the default
     pruner: str | None = None
     study: optuna.Study | None = None  # the run's study (Optuna-backed searchers decide in it)
+    # Optuna-backed searchers with max_trials: issue the study's trial tickets (False: a
+    # worker of several, whose launcher issued them once; see searchers.tickets).
+    issue_tickets: bool = True
 
 
 class Searcher(ABC):
@@ -36,6 +39,11 @@ class Searcher(ABC):
     summary: ClassVar[str]
     parallel_workers: ClassVar[bool] = False  # can several processes share one study?
     proposer: ClassVar[str | None] = None     # whose algorithm proposes, when not the backend's
+    # How a run's study gets this searcher's trials. True: its oracle decides in the study
+    # and records each trial there live (an ``OptunaOracle``: the run attaches its attrs
+    # through the oracle's ``before_tell`` hook). False: its oracle decides outside the
+    # study (KerasTuner's own searchers) and the run mirrors each trial into it.
+    records_live: ClassVar[bool] = False
 
     @property
     def proposed_by(self) -> str:
@@ -50,6 +58,10 @@ class Searcher(ABC):
     @abstractmethod
     def tuner_kwargs(self, settings: SearchSettings) -> dict[str, Any]:
         """Oracle arguments for one run (seed, trial limits, sampler...)."""
+
+    def configure_oracle(self, oracle: keras_tuner.Oracle, settings: SearchSettings) -> None:
+        """Settings an oracle of this searcher takes only once built (none by default)."""
+        return None
 
     def study_components(self, settings: SearchSettings) -> tuple[
             optuna.samplers.BaseSampler | None, optuna.pruners.BasePruner | None]:

@@ -26,3 +26,8 @@ class Hyperband(Searcher):
     def tuner_kwargs(self, settings: SearchSettings) -> dict[str, Any]:
         return dict(max_epochs=settings.epochs_per_trial, factor=3,
                     hyperband_iterations=NO_TRIAL_LIMIT, seed=keras_tuner_seed(settings.seed))
+
+    def configure_oracle(self, oracle: keras_tuner.Oracle, settings: SearchSettings) -> None:
+        # KerasTuner's HyperbandOracle takes no max_trials argument; it honours the attribute.
+        if settings.max_trials and oracle.max_trials is None:
+            oracle.max_trials = settings.max_trials

@@ -15,6 +15,7 @@ class OptunaBacked(Searcher):
 
     backend = "optuna"
     parallel_workers = True
+    records_live = True  # the OptunaOracle decides in the run's study and records there
     sampler: ClassVar[str] = "tpe"
     pruner: ClassVar[str] = "none"
 
@@ -25,7 +26,8 @@ class OptunaBacked(Searcher):
     def tuner_kwargs(self, settings: SearchSettings) -> dict[str, Any]:
         # The run owns the study (created with this sampler and pruner in bench.store),
         # so that KerasTuner and Optuna searchers are stored the same way.
-        return dict(max_trials=settings.max_trials, seed=settings.seed, study=settings.study)
+        return dict(max_trials=settings.max_trials, seed=settings.seed, study=settings.study,
+                    manage_tickets=settings.issue_tickets)
 
     def study_components(self, settings: SearchSettings):
         sampler, pruner = self._choices(settings)

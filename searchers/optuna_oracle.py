@@ -18,6 +18,7 @@ reaches ``max_trials``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import threading
 import time
@@ -26,15 +27,18 @@ from typing import Any, Callable, Iterator, Literal
 
 import keras_tuner
 import optuna
-from keras_tuner.src.engine import trial as trial_module
+from keras_tuner.engine.trial import Trial as KTTrial
+from keras_tuner.engine.trial import TrialStatus
 from optuna.trial import TrialState
 
+from searchers import seam
 from searchers.optuna_components import default_pruner, default_sampler
-from searchers.optuna_space import suggest
+from searchers.seam import suggest
+from searchers.seam import write_in_one_transaction as _write_in_one_transaction  # timed here
 from searchers.tickets import top_up_tickets  # also imported from here
 
 _KT_ID = "kt_trial_id"
-_FIXED = "fixed_params"  # Optuna's own system attr for enqueued parameter values
+log = logging.getLogger(__name__)
 
 
 class _Heartbeat(threading.Thread):
@@ -50,14 +54,14 @@ class _Heartbeat(threading.Thread):
             try:
                 # BaseStorage lacks it; only heartbeat storages (RDB) get a _Heartbeat
                 self._storage.record_heartbeat(self._trial_id)  # type: ignore[attr-defined]
-            except Exception:  # noqa: BLE001 - a missed beat must not kill training
-                pass
+            except Exception:  # a missed beat must not kill training
+                log.debug("heartbeat of trial %s not recorded", self._trial_id, exc_info=True)
 
     def stop(self) -> None:
         self._stop.set()
 
 
-_PARAM, _USER_ATTR = "param", "user_attr"
+_PARAM, _USER_ATTR = seam.PARAM_WRITE, seam.USER_ATTR_WRITE
 
 
 class _DeferredWrites:
@@ -97,19 +101,19 @@ def _writes_at_once(otrial: optuna.Trial) -> Iterator[None]:
     ``_write_in_one_transaction``). Left by an error, what was held back is still written
     (best effort; the error is the one raised), so the store holds what Optuna's own
     write-per-call would have left there."""
-    real = otrial.storage
-    deferred = _DeferredWrites(real, otrial._trial_id)
-    otrial.storage = deferred  # type: ignore[assignment]  # duck-typed stand-in, see _DeferredWrites
+    real = seam.trial_storage(otrial)
+    deferred = _DeferredWrites(real, seam.storage_trial_id(otrial))
+    seam.set_trial_storage(otrial, deferred)  # duck-typed stand-in, see _DeferredWrites
     try:
         yield
     except BaseException:
-        otrial.storage = real
+        seam.set_trial_storage(otrial, real)
         try:
             _write_all(real, deferred.writes)
-        except Exception:  # noqa: BLE001 - the error that stopped the suggestions matters
-            pass
+        except Exception:  # the error that stopped the suggestions matters
+            log.debug("held-back writes of an interrupted suggestion failed", exc_info=True)
         raise
-    otrial.storage = real
+    seam.set_trial_storage(otrial, real)
     _write_all(real, deferred.writes)
 
 
@@ -123,72 +127,13 @@ def _write_all(storage: optuna.storages.BaseStorage, writes: list[tuple[Any, ...
     try:
         if _write_in_one_transaction(storage, writes):
             return
-    except Exception:  # noqa: BLE001 - rolled back; the calls below write or raise as usual
-        pass
+    except Exception:  # rolled back; the calls below write or raise as usual
+        log.debug("one-transaction write failed; writing call by call", exc_info=True)
     for kind, *args in writes:
         if kind == _PARAM:
             storage.set_trial_param(*args)
         else:
             storage.set_trial_user_attr(*args)
-
-
-def _write_in_one_transaction(storage: optuna.storages.BaseStorage,
-                              writes: list[tuple[Any, ...]]) -> bool:
-    """Write ``writes`` (``set_trial_param`` / ``set_trial_user_attr`` calls, in order) in
-    ONE transaction and commit of an RDB store; False, writing nothing, for any other
-    storage (InMemoryStorage, JournalStorage, ...). On failure it raises, having written
-    nothing.
-
-    Optuna has no public batch write. This uses Optuna internals, as of Optuna 5.0
-    (optuna/storages/_rdb/storage.py, optuna/storages/_cached_storage.py):
-
-    * ``optuna.storages._rdb.storage._create_scoped_session(RDBStorage.scoped_session)``:
-      the session context every RDBStorage write runs in (commit, or rollback and raise).
-      Given ``ignore_integrity_error=False`` (``set_trial_param`` passes True): an
-      IntegrityError fails the whole batch, which the caller then replays call by call,
-      each ignoring it as Optuna does.
-    * ``RDBStorage._set_trial_param_without_commit`` and
-      ``RDBStorage._set_trial_attr_without_commit`` with
-      ``optuna.storages._rdb.models.TrialUserAttributeModel``: the bodies of
-      ``set_trial_param`` and ``set_trial_user_attr`` (the trial must still be updatable,
-      a parameter's distribution must agree with the study's).
-    * ``_CachedStorage``, which ``optuna.create_study`` wraps around every RDBStorage
-      (``study._storage`` is one for any RDB URL): its ``_backend``, ``_lock``,
-      ``_trial_id_to_study_id_and_number`` and ``_studies[study_id].param_distribution``,
-      the cache of each parameter's first distribution that its ``set_trial_param``
-      passes to the backend as ``previous_distribution`` and fills.
-    """
-    from optuna.storages import RDBStorage
-    from optuna.storages._cached_storage import _CachedStorage
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    cache = storage if isinstance(storage, _CachedStorage) else None
-    rdb = cache._backend if cache is not None else storage
-    if not isinstance(rdb, RDBStorage):
-        return False
-    with cache._lock if cache is not None else contextlib.nullcontext():
-        known: dict[int, dict[str, Any]] = {}  # trial id -> the cache's distributions
-        if cache is not None:
-            for kind, trial_id, *_ in writes:
-                if kind == _PARAM and trial_id not in known:
-                    study_id, _number = cache._trial_id_to_study_id_and_number[trial_id]
-                    known[trial_id] = cache._studies[study_id].param_distribution
-        first_seen = []
-        with _create_scoped_session(rdb.scoped_session) as session:
-            for kind, trial_id, name, value, *dist in writes:
-                if kind == _PARAM:
-                    cached = known.get(trial_id, {}).get(name)
-                    rdb._set_trial_param_without_commit(session, trial_id, name, value,
-                                                        dist[0], cached)
-                    if cache is not None and cached is None:
-                        first_seen.append((known[trial_id], name, dist[0]))
-                else:
-                    rdb._set_trial_attr_without_commit(
-                        session, models.TrialUserAttributeModel, trial_id, name, value)
-        for distributions, name, dist in first_seen:  # committed: as set_trial_param does
-            distributions.setdefault(name, dist)
-    return True
 
 
 def _direction(objective: Any) -> Literal["minimize", "maximize"]:
@@ -209,6 +154,9 @@ class OptunaOracle(keras_tuner.Oracle):
             trial to the end as KerasTuner does).
         storage: an Optuna storage or URL. Resume needs a persistent one (SQLite,
             PostgreSQL, MySQL): a retried trial must still exist in the study.
+        manage_tickets: with ``max_trials``, issue the trial tickets here (True), or only
+            take tickets issued once by whoever started several workers on the study
+            (False; see ``searchers.tickets.top_up_tickets``).
     """
 
     def __init__(
@@ -227,6 +175,7 @@ class OptunaOracle(keras_tuner.Oracle):
         tune_new_entries: bool = True,
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
+        manage_tickets: bool = True,
     ) -> None:
         super().__init__(
             objective=objective,
@@ -258,7 +207,7 @@ class OptunaOracle(keras_tuner.Oracle):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.set_metric_names([self.objective.name])
-        self._storage = study._storage  # the study's storage; Optuna exposes no public getter
+        self._storage = seam.storage_of(study)
         self._study_id = self._storage.get_study_id_from_name(study.study_name)
         self._live: dict[str, optuna.Trial] = {}          # KerasTuner trial id -> live trial
         self._optuna_ids: dict[str, int] = {}              # persisted with the oracle state
@@ -266,7 +215,7 @@ class OptunaOracle(keras_tuner.Oracle):
         self._heartbeats: dict[str, _Heartbeat] = {}
         self._reported: dict[str, set[int]] = {}
         # False: only take tickets issued elsewhere (see top_up_tickets), never issue any.
-        self.manage_tickets = True
+        self.manage_tickets = manage_tickets
         # Called with (kt_trial_id, optuna_trial) just before the result is told, so a
         # caller can attach user attrs while the trial still accepts them.
         self.before_tell: Callable[[str, optuna.Trial], None] | None = None
@@ -280,7 +229,7 @@ class OptunaOracle(keras_tuner.Oracle):
         self._fail_stale()
         otrial = self._take_trial()
         if otrial is None:
-            return {"status": trial_module.TrialStatus.STOPPED, "values": None}
+            return {"status": TrialStatus.STOPPED, "values": None}
         hps = keras_tuner.HyperParameters()
         # The trial's parameters and kt_trial_id reach the store in one commit, not one
         # commit each (6-14 ms apiece on a slow disk, inside the trial's overhead).
@@ -290,11 +239,12 @@ class OptunaOracle(keras_tuner.Oracle):
                 hps.merge([hp])
                 if hps.is_active(hp):  # only active hyperparameters are suggested
                     hps.values[hp.name] = suggest(otrial, hp)
-        return {"status": trial_module.TrialStatus.RUNNING, "values": hps.values}
+        return {"status": TrialStatus.RUNNING, "values": hps.values}
 
-    def create_trial(self, tuner_id: str) -> keras_tuner.engine.trial.Trial:
+    @keras_tuner.synchronized  # as KerasTuner asks of overrides (a lock only for its gRPC chief)
+    def create_trial(self, tuner_id: str) -> KTTrial:
         trial = super().create_trial(tuner_id)
-        if trial.status == trial_module.TrialStatus.RUNNING and trial.trial_id not in self._live:
+        if trial.status == TrialStatus.RUNNING and trial.trial_id not in self._live:
             # KerasTuner retries a trial that a crashed process left unfinished.
             if not self._restart(trial):
                 self._skip_retry(tuner_id, trial)
@@ -317,6 +267,14 @@ class OptunaOracle(keras_tuner.Oracle):
             self._pruned.add(trial_id)
             return True
         return False
+
+    def will_retry(self, trial_id: str) -> bool:
+        """Whether KerasTuner will run this (ended) trial again."""
+        return trial_id in seam.retry_queue(self)
+
+    def storage_id_of(self, trial_id: str) -> int | None:
+        """The storage id of the Optuna trial that ran KerasTuner trial ``trial_id`` last."""
+        return self._optuna_ids.get(trial_id)
 
     def optuna_trial(self, trial_id: str) -> optuna.Trial | None:
         """The live Optuna trial of a running KerasTuner trial (to set user attrs)."""
@@ -345,18 +303,20 @@ class OptunaOracle(keras_tuner.Oracle):
                 otrial.set_user_attr("interrupted", True)  # ended with its process, not by itself
                 otrial.set_user_attr("epochs_trained", len(self._reported.get(kt_id, ())))
                 self.study.tell(otrial, state=TrialState.FAIL)
-            except Exception:  # noqa: BLE001 - best effort: it goes stale without a heartbeat
-                pass
+            except Exception:  # best effort: it goes stale without a heartbeat
+                log.info("could not fail interrupted trial %s; it goes stale instead", kt_id,
+                         exc_info=True)
             self._live.pop(kt_id, None)
 
-    def end_trial(self, trial: keras_tuner.engine.trial.Trial) -> None:
+    @keras_tuner.synchronized
+    def end_trial(self, trial: KTTrial) -> None:
         if trial.trial_id in self._pruned:
-            trial.status = trial_module.TrialStatus.STOPPED  # neither best nor a failure
+            trial.status = TrialStatus.STOPPED  # neither best nor a failure
         try:
             super().end_trial(trial)  # may raise after too many consecutive failures
         finally:
             kt_trial = self.trials[trial.trial_id]
-            if kt_trial.trial_id not in self._retry_queue:  # else KerasTuner runs it again
+            if not self.will_retry(kt_trial.trial_id):  # else KerasTuner runs it again
                 self._finish(kt_trial)
 
     # ---- KerasTuner state (resume) ------------------------------------------------
@@ -390,7 +350,7 @@ class OptunaOracle(keras_tuner.Oracle):
             time.sleep(interval)  # type: ignore[arg-type]  # None only with a deadline already past
             self.check_stop()
             self._fail_stale()
-        return optuna.Trial(self.study, trial_id)
+        return seam.live_trial(self.study, trial_id)
 
     def _take_ticket(self) -> int | None:
         """Take a ticket (a WAITING trial) atomically: its storage id, None if none left."""
@@ -402,9 +362,10 @@ class OptunaOracle(keras_tuner.Oracle):
             try:
                 if beats:  # before taking it: a RUNNING trial must never lack a heartbeat,
                     self._storage.record_heartbeat(  # type: ignore[attr-defined]  # heartbeat storage
-                        waiting._trial_id)  # or it never goes stale
-                if self._storage.set_trial_state_values(waiting._trial_id, TrialState.RUNNING):
-                    return waiting._trial_id
+                        seam.storage_trial_id(waiting))  # or it never goes stale
+                if self._storage.set_trial_state_values(seam.storage_trial_id(waiting),
+                                                        TrialState.RUNNING):
+                    return seam.storage_trial_id(waiting)
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # another worker took it
         return None
@@ -421,8 +382,7 @@ class OptunaOracle(keras_tuner.Oracle):
         """
         if not self._heartbeat_interval():
             return
-        # BaseStorage lacks it; a heartbeat interval means a heartbeat storage (RDB)
-        for stale_id in self._storage._get_stale_trial_ids(self._study_id):  # type: ignore[attr-defined]
+        for stale_id in seam.stale_trial_ids(self._storage, self._study_id):
             try:
                 failed = self._storage.set_trial_state_values(stale_id, TrialState.FAIL)
             except optuna.exceptions.UpdateFinishedTrialError:
@@ -431,17 +391,18 @@ class OptunaOracle(keras_tuner.Oracle):
                 self.study.enqueue_trial({}, skip_if_exists=False)
 
     def _start(self, trial_id: str, otrial: optuna.Trial) -> None:
+        storage_id = seam.storage_trial_id(otrial)
         self._live[trial_id] = otrial
-        self._optuna_ids[trial_id] = otrial._trial_id
+        self._optuna_ids[trial_id] = storage_id
         otrial.set_user_attr(_KT_ID, trial_id)
         interval = self._heartbeat_interval()
         if interval:
-            self._storage.record_heartbeat(otrial._trial_id)  # type: ignore[attr-defined]  # heartbeat storage
-            beat = _Heartbeat(self._storage, otrial._trial_id, interval)
+            self._storage.record_heartbeat(storage_id)  # type: ignore[attr-defined]  # heartbeat storage
+            beat = _Heartbeat(self._storage, storage_id, interval)
             beat.start()
             self._heartbeats[trial_id] = beat
 
-    def _restart(self, trial: keras_tuner.engine.trial.Trial) -> bool:
+    def _restart(self, trial: KTTrial) -> bool:
         """Give a retried KerasTuner trial a fresh Optuna trial with the same values.
 
         The old Optuna trial belonged to a process that is gone. Still RUNNING: it is
@@ -463,8 +424,8 @@ class OptunaOracle(keras_tuner.Oracle):
         hps = trial.hyperparameters
         fixed = {hp.name: hps.values[hp.name] for hp in hps.space
                  if hp.name in hps.values and hps.is_active(hp)}
-        self._storage.set_trial_system_attr(new_id, _FIXED, fixed)
-        otrial = optuna.Trial(self.study, new_id)
+        seam.fix_params(self._storage, new_id, fixed)
+        otrial = seam.live_trial(self.study, new_id)
         with _writes_at_once(otrial):  # params, retry_of and kt_trial_id: one commit
             for hp in hps.space:
                 if hp.name in fixed:
@@ -482,19 +443,19 @@ class OptunaOracle(keras_tuner.Oracle):
         except optuna.exceptions.UpdateFinishedTrialError:
             return False
 
-    def _skip_retry(self, tuner_id: str, trial: keras_tuner.engine.trial.Trial) -> None:
+    def _skip_retry(self, tuner_id: str, trial: KTTrial) -> None:
         """End a KerasTuner retry that gets no place in the study (see ``_restart``).
 
         Recorded FAILED, but not through ``Oracle.end_trial``: that would count it among
         KerasTuner's consecutive failed trials, and a few interrupted runs of a project
         would then stop a search whose configurations never failed."""
         self.ongoing_trials.pop(tuner_id, None)
-        trial.status = trial_module.TrialStatus.FAILED
+        trial.status = TrialStatus.FAILED
         trial.message = "interrupted; its place in the study went to another trial"
-        self._save_trial(trial)
+        seam.save_trial(self, trial)
         self.save()
 
-    def _finish(self, kt_trial: keras_tuner.engine.trial.Trial) -> None:
+    def _finish(self, kt_trial: KTTrial) -> None:
         # Stays in _live until told: interrupted before that, fail_live_trials fails it.
         otrial = self._live.get(kt_trial.trial_id)
         self._reported.pop(kt_trial.trial_id, None)
@@ -507,9 +468,9 @@ class OptunaOracle(keras_tuner.Oracle):
         if self.before_tell is not None:
             self.before_tell(kt_trial.trial_id, otrial)
         try:
-            if status == trial_module.TrialStatus.COMPLETED and math.isfinite(kt_trial.score):
+            if status == TrialStatus.COMPLETED and math.isfinite(kt_trial.score):
                 self.study.tell(otrial, kt_trial.score)
-            elif status == trial_module.TrialStatus.STOPPED:
+            elif status == TrialStatus.STOPPED:
                 self.study.tell(otrial, state=TrialState.PRUNED)
             else:
                 if kt_trial.message:

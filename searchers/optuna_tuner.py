@@ -34,9 +34,9 @@ from typing import Any, Callable, Iterator
 import keras
 import keras_tuner
 import optuna
-from keras_tuner.src.backend import io as kt_io
-from keras_tuner.src.engine import trial as trial_module
+from keras_tuner.engine.trial import TrialStatus
 
+from searchers import seam
 from searchers.optuna_oracle import OptunaOracle
 
 # A model this large leaves garbage worth a full collection before the next build.
@@ -76,6 +76,7 @@ class OptunaSearch(keras_tuner.Tuner):
         max_consecutive_failed_trials: int = 3,
         keep_best_checkpoints: int | None = 3,
         collect_every: int = 10,
+        manage_tickets: bool = True,
         **kwargs: Any,
     ) -> None:
         if keep_best_checkpoints is not None and (
@@ -114,6 +115,7 @@ class OptunaSearch(keras_tuner.Tuner):
             allow_new_entries=allow_new_entries,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
+            manage_tickets=manage_tickets,
         )
         super().__init__(oracle=oracle, hypermodel=hypermodel, overwrite=False, **kwargs)
 
@@ -139,7 +141,7 @@ class OptunaSearch(keras_tuner.Tuner):
         # oracle again (end_trial just did) and the tuner's own state, which is empty:
         # written once when missing, not after every trial.
         self.oracle.end_trial(trial)
-        if not kt_io.exists(self._get_tuner_fname()):
+        if not seam.kt_io().exists(self._get_tuner_fname()):
             self.save()
         if self.keep_best_checkpoints is not None:
             self._delete_checkpoints_outside_best(self.keep_best_checkpoints)
@@ -156,16 +158,16 @@ class OptunaSearch(keras_tuner.Tuner):
         """
         keep = {t.trial_id for t in self.oracle.get_best_trials(k)}
         pattern = os.path.join(self.project_dir, "trial_*", "checkpoint*")
-        for path in kt_io.glob(pattern):
+        for path in seam.kt_io().glob(pattern):
             trial_id = os.path.basename(os.path.dirname(path))[len("trial_"):]
             trial = self.oracle.trials.get(trial_id)
             if (trial is None or trial_id in keep
-                    or trial.status == trial_module.TrialStatus.RUNNING):
+                    or trial.status == TrialStatus.RUNNING):
                 continue
             name = os.path.basename(path)  # vs KerasTuner's name (its folder exists: found)
             base = os.path.basename(self._get_checkpoint_fname(trial_id))
             if name == base or name.startswith(base + "."):
-                _remove(path)
+                seam.kt_remove(path)
 
     def get_best_models(self, num_models: int = 1) -> list[Any]:
         """KerasTuner's, with a clear error where the checkpoints were not kept."""
@@ -194,8 +196,6 @@ class OptunaSearch(keras_tuner.Tuner):
         """KerasTuner's ``Tuner.run_trial``, but the best epoch's weights are kept in memory
         and written once when training ends, not at every improving epoch (same file, so
         ``load_model`` / ``get_best_models`` read it as before)."""
-        from keras_tuner.src.engine import tuner_utils
-
         checkpoint = _BestWeightsAtEnd(self.oracle.objective,
                                        self._get_checkpoint_fname(trial.trial_id),
                                        self._may_be_kept)
@@ -205,7 +205,7 @@ class OptunaSearch(keras_tuner.Tuner):
             copied_kwargs = copy.copy(kwargs)
             callbacks = self._deepcopy_callbacks(original_callbacks)
             self._configure_tensorboard_dir(callbacks, trial, execution)
-            callbacks.append(tuner_utils.TunerCallback(self, trial))
+            callbacks.append(seam.tuner_callback(self, trial))
             callbacks.append(checkpoint)  # the best epoch across all executions
             copied_kwargs["callbacks"] = callbacks
             histories.append(self._build_and_fit_model(trial, *args, **copied_kwargs))
@@ -220,7 +220,7 @@ class OptunaSearch(keras_tuner.Tuner):
         if k is None:
             return True
         best = self.oracle.get_best_trials(k)
-        scored = [t for t in best if t.status == trial_module.TrialStatus.COMPLETED
+        scored = [t for t in best if t.status == TrialStatus.COMPLETED
                   and t.score is not None]
         if len(scored) < k:
             return True
@@ -237,7 +237,6 @@ class OptunaSearch(keras_tuner.Tuner):
         once. Between passes Python's own collector still runs; `bench memory` shows the
         resident memory this leaves (flat within a trial process of `bench run`)."""
         import keras
-        from keras_tuner.src.engine.tuner import maybe_compute_model_size
 
         collect = (self._builds % self.collect_every == 0
                    or self._last_model_params >= LARGE_MODEL_PARAMS)
@@ -248,8 +247,8 @@ class OptunaSearch(keras_tuner.Tuner):
             raise keras_tuner.errors.FatalTypeError(
                 "Expected the model-building function, or HyperModel.build() to return a "
                 f"valid Keras Model instance. Received: {model} of type {type(model)}.")
-        size = maybe_compute_model_size(model)
-        self._last_model_params = int(size)
+        size = seam.model_size(model)
+        self._last_model_params = size
         if self.max_model_size and size > self.max_model_size:
             raise keras_tuner.errors.FailedTrialError(
                 f"Oversized model: {size} parameters. Skip model.")
@@ -339,16 +338,8 @@ def _checkpoint_files(fname: str) -> list[str]:
     """The file(s) of one checkpoint: ``fname`` itself (Keras 3's ``.weights.h5``) or the
     TF-format ``fname.index`` / ``fname.data-*`` KerasTuner writes under Keras 2 (the same
     test as in ``_delete_checkpoints_outside_best``)."""
-    return [p for p in kt_io.glob(fname + "*")
+    return [p for p in seam.kt_io().glob(fname + "*")
             if p == fname or p.startswith(fname + ".")]
-
-
-def _remove(path: str) -> None:
-    """Delete a file where KerasTuner writes: local, or ``gs://`` through TensorFlow."""
-    if kt_io.tf is not None:
-        kt_io.tf.io.gfile.remove(path)
-    else:
-        os.remove(path)
 
 
 def _delete_study_if_any(storage: Any, name: str) -> None:

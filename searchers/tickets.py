@@ -12,8 +12,9 @@ from optuna.trial import TrialState
 def top_up_tickets(study: optuna.Study, max_trials: int) -> int:
     """Enqueue WAITING trials ("tickets") until ``study`` holds ``max_trials`` trials that
     did not fail; returns how many were added. Not atomic: when several workers start at
-    once, issue the tickets once before starting them and set ``manage_tickets = False`` on
-    their oracles (two top-ups racing could issue more than ``max_trials`` tickets)."""
+    once, issue the tickets once before starting them and pass ``manage_tickets=False`` to
+    their tuners (``OptunaSearch``) or oracles (two top-ups racing could issue more than
+    ``max_trials`` tickets)."""
     trials = study.get_trials(deepcopy=False)
     missing = max_trials - sum(t.state != TrialState.FAIL for t in trials)
     for _ in range(missing):

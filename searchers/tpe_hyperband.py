@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from searchers.base import NO_TRIAL_LIMIT, Searcher, SearchSettings, keras_tuner_seed
+from searchers.hyperband import Hyperband
 
 if TYPE_CHECKING:
     import keras_tuner
@@ -28,9 +28,9 @@ def _tpe_hyperband_oracle_class() -> type:
     """Defined on first use: KerasTuner (hence TensorFlow) loads only when a run starts."""
     import keras_tuner
     import optuna
-    from keras_tuner.src.engine import trial as trial_module
+    from keras_tuner.engine.trial import TrialStatus
 
-    from searchers.optuna_space import active_params, suggest
+    from searchers.seam import active_params, suggest
 
     class TPEHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
         def __init__(self, *args: Any, min_points: int = MIN_POINTS, **kwargs: Any) -> None:
@@ -65,7 +65,7 @@ def _tpe_hyperband_oracle_class() -> type:
             """Finished trials (params, score) at the largest budget with enough of them."""
             by_budget: dict[int, list[Any]] = {}
             for t in self.trials.values():
-                if t.status != trial_module.TrialStatus.COMPLETED or t.score is None:
+                if t.status != TrialStatus.COMPLETED or t.score is None:
                     continue
                 budget = int(t.hyperparameters.values.get("tuner/epochs", self.max_epochs))
                 params, dists = active_params(t.hyperparameters)
@@ -96,7 +96,7 @@ def tpe_hyperband_tuner_class() -> type[keras_tuner.Tuner]:
     return TPEHyperband
 
 
-class TPEHyperbandSearcher(Searcher):
+class TPEHyperbandSearcher(Hyperband):  # Hyperband's settings, TPE's proposals
     name = "tpe-hyperband"
     backend = "keras_tuner"     # runs as a KerasTuner tuner: mirrored, resumed by its project
     proposer = "optuna"         # new configurations come from Optuna's TPE
@@ -104,7 +104,3 @@ class TPEHyperbandSearcher(Searcher):
 
     def tuner_class(self) -> type[keras_tuner.Tuner]:
         return tpe_hyperband_tuner_class()
-
-    def tuner_kwargs(self, settings: SearchSettings) -> dict[str, Any]:
-        return dict(max_epochs=settings.epochs_per_trial, factor=3,
-                    hyperband_iterations=NO_TRIAL_LIMIT, seed=keras_tuner_seed(settings.seed))

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import optuna
 import pytest
-from keras_tuner.src.engine.trial import TrialStatus
+from keras_tuner.engine.trial import TrialStatus
 
 from models import make_build_model
 from searchers import OptunaSearch

@@ -50,31 +50,129 @@ def _by_kt_id(study: optuna.Study) -> dict[str, optuna.trial.FrozenTrial]:
 def test_distribution_mapping() -> None:
     assert hp_distribution("Int", {"min_value": 4, "max_value": 18, "step": 4,
                                    "sampling": "linear"}) == IntDistribution(4, 16, step=4)
-    # Optuna rejects log together with step: log wins, the step goes.
-    assert hp_distribution("Int", {"min_value": 16, "max_value": 256, "step": 2,
-                                   "sampling": "log"}) == IntDistribution(16, 256, log=True)
-    assert hp_distribution("Float", {"min_value": 1e-4, "max_value": 1e-1, "step": 10,
-                                     "sampling": "log"}) == FloatDistribution(1e-4, 1e-1, log=True)
+    # Optuna rejects log together with step: KerasTuner's own (multiplicative) grid, as the
+    # searchers decide in it (searchers.seam).
+    assert hp_distribution("Int", {"min_value": 16, "max_value": 256, "step": 2, "sampling": "log"}
+                           ) == CategoricalDistribution([16, 32, 64, 128, 256])
+    assert hp_distribution("Float", {"min_value": 1e-4, "max_value": 1e-1, "step": 10, "sampling": "log"}
+                           ) == CategoricalDistribution([1e-4, 1e-3, 1e-2, 1e-1])
     assert hp_distribution("Float", {"min_value": 0.0, "max_value": 0.5, "step": 0.1,
                                      "sampling": "linear"}) == FloatDistribution(0, 0.5, step=0.1)
     assert hp_distribution("Float", {"min_value": 0.7, "max_value": 1.0, "step": 0.1,
                                      "sampling": "linear"}) == FloatDistribution(0.7, 1.0, step=0.1)
-    # (high - low) not a multiple of the step: no valid Optuna grid, so no step.
+    # (high - low) not a multiple of the step: the top is lowered onto the grid (every value
+    # KerasTuner can draw), as for Int.
     assert hp_distribution("Float", {"min_value": 0.0, "max_value": 0.45, "step": 0.1,
-                                     "sampling": "linear"}) == FloatDistribution(0, 0.45)
-    # A stored value off the grid drops the grid instead of rejecting the trial.
+                                     "sampling": "linear"}) == FloatDistribution(0, 0.4, step=0.1)
+    # The seed space's dropout (a hair above 0.9: models/space.py): 0.0..0.9 step 0.1,
+    # exactly what the searchers store (import-kt used to store 0..0.900000001 without step).
+    assert hp_distribution("Float", {"min_value": 0.0, "max_value": 0.9 + 1e-9, "step": 0.1,
+                                     "sampling": "linear"}) == FloatDistribution(0, 0.9, step=0.1)
+    # A stored value off the grid drops the grid (the range stays) instead of rejecting the trial.
     assert hp_distribution("Float", {"min_value": 0.0, "max_value": 0.5, "step": 0.1},
                            [0.25]) == FloatDistribution(0, 0.5)
+    assert hp_distribution("Int", {"min_value": 16, "max_value": 256, "step": 2, "sampling": "log"},
+                           [48]) == IntDistribution(16, 256, log=True)
+    assert hp_distribution("Float", {"min_value": 0.0, "max_value": 0.5, "step": 0.1},
+                           [0.30000000000000004, 0.5]) == FloatDistribution(0, 0.5, step=0.1)
     assert hp_distribution("Float", {"min_value": 0.5, "max_value": 0.99, "step": None,
                                      "sampling": "reverse_log"}) == FloatDistribution(0.5, 0.99)
     assert hp_distribution("Int", {"min_value": 1, "max_value": 9, "step": None,
                                    "sampling": None}) == IntDistribution(1, 9)
+    assert hp_distribution("Int", {"min_value": 1, "max_value": 9, "step": None,
+                                   "sampling": "reverse_log"}) == IntDistribution(1, 9)
     assert hp_distribution("Choice", {"values": ["a", "b"]}) == CategoricalDistribution(["a", "b"])
     assert hp_distribution("Choice", {"values": [16, 32]}) == CategoricalDistribution([16, 32])
     assert hp_distribution("Boolean", {"default": False}) == CategoricalDistribution([False, True])
     assert hp_distribution("Fixed", {"value": "adam"}) == CategoricalDistribution(["adam"])
     with pytest.raises(ValueError):
         hp_distribution("Mystery", {})
+
+
+def test_mapping_is_the_searchers_mapping() -> None:
+    """For every kind of hyperparameter, what import-kt maps a stored config to is what
+    the searchers decide in and record with (searchers.seam.distribution)."""
+    import keras_tuner
+
+    from searchers import seam
+    hps = keras_tuner.HyperParameters()
+    hps.Int("i", 0, 10)
+    hps.Int("i_step", 0, 10, step=3)
+    hps.Int("i_log", 1, 1000, sampling="log")
+    hps.Int("i_logstep", 1, 64, step=2, sampling="log")
+    hps.Int("i_rlogstep", 1, 100, step=10, sampling="reverse_log")
+    hps.Float("f", -1.0, 1.0)
+    hps.Float("f_step", 0.0, 1.0, step=0.3)
+    hps.Float("f_dropout", 0.0, 0.9 + 1e-9, step=0.1)
+    hps.Float("f_log", 1e-5, 1e-1, sampling="log")
+    hps.Float("f_logstep", 1e-4, 1.0, step=10, sampling="log")
+    hps.Float("f_rlog", 0.1, 0.9, sampling="reverse_log")
+    hps.Float("f_rlogstep", 0.1, 10.0, step=10, sampling="reverse_log")
+    hps.Choice("c", ["relu", "tanh"])
+    hps.Choice("c_num", [0.5, 1.5, 2.5])
+    hps.Boolean("b")
+    hps.Fixed("fx", 7)
+    stored = json.loads(json.dumps(hps.get_config()))  # as oracle.json holds it
+    for hp, entry in zip(hps.space, stored["space"]):
+        values = list(hp.values) if getattr(hp, "step", None) is not None else None
+        assert hp_distribution(entry["class_name"], entry["config"]) == seam.distribution(hp), hp.name
+        # KerasTuner's own grid values (with their rounding noise) keep the exact mapping
+        assert (hp_distribution(entry["class_name"], entry["config"], values)
+                == seam.distribution(hp)), hp.name
+
+
+def _seed_space_model(hp):  # the replay's hypermodel: declares the seed space, builds nothing
+    from models.space import SEARCH_SPACE
+    for p in SEARCH_SPACE:
+        p.declare(hp)
+
+
+@pytest.mark.parametrize("searcher_name", ["random", "hyperband", "tpe-hyperband"])
+def test_a_runs_own_project_imports_with_the_runs_distributions(tmp_path: Path,
+                                                                 searcher_name: str) -> None:
+    """A run of a KerasTuner searcher records its trials in the study (the mirror, through
+    searchers.seam); importing the run's own KerasTuner project gives exactly the same
+    params and distributions, which are also the Optuna-backed searchers' for this space."""
+    from models.space import space_hyperparameters
+    from searchers import seam
+    from searchers.base import SearchSettings
+    from searchers.registry import get_searcher
+
+    searcher = get_searcher(searcher_name)
+    settings = SearchSettings(seed=3, epochs_per_trial=3)
+    tuner = searcher.tuner_class()(hypermodel=_seed_space_model, objective="val_loss",
+                                   directory=str(tmp_path / "kt"), project_name="main",
+                                   overwrite=True, **searcher.tuner_kwargs(settings))
+    oracle = tuner.oracle
+    oracle.verbose = 0
+    run: dict[str, tuple[dict, dict]] = {}
+    status = keras_tuner_status()
+    for i in range(12):  # driven as BaseTuner.search drives it (no training)
+        trial = oracle.create_trial("tuner0")
+        if trial.status != status.RUNNING:
+            continue
+        oracle.update_trial(trial.trial_id, {"val_loss": 1.0 / (i + 1)}, step=0)
+        trial.status = status.COMPLETED
+        oracle.end_trial(trial)
+        run[trial.trial_id] = seam.active_params(oracle.trials[trial.trial_id].hyperparameters)
+    assert len(run) >= 5
+
+    url = _url(tmp_path)
+    res = import_project(tmp_path / "kt" / "main", storage=url)
+    assert res.added == len(run) and not res.skipped
+    imported = _by_kt_id(_load(url, res.study_name))
+    optuna_backed = {hp.name: seam.distribution(hp) for hp in space_hyperparameters().space}
+    for kt_id, (params, dists) in run.items():
+        assert imported[kt_id].params == params
+        assert imported[kt_id].distributions == dists
+        assert dists == {name: optuna_backed[name] for name in dists}
+    assert imported[next(iter(run))].distributions["dropout_1_rate"] == FloatDistribution(
+        0.0, 0.9, step=0.1)
+
+
+def keras_tuner_status():
+    from keras_tuner.engine.trial import TrialStatus
+    return TrialStatus
 
 
 # ----------------------------------------------------------------- hand-written old layouts
@@ -127,8 +225,8 @@ def test_legacy_1_0_two_executions_maximised_objective(tmp_path: Path) -> None:
     deep = trials["5a1b"]
     # Observations of two executions are averaged, as KerasTuner does.
     assert deep.intermediate_values == pytest.approx({0: 0.55, 1: 0.75})
-    assert deep.params == {"kind": "deep", "layers": 3, "dropout": 0.30000000000000004,
-                           "batch": 16}
+    # stored snapped onto the grid (KerasTuner wrote 0.30000000000000004), as the searchers store it
+    assert deep.params == {"kind": "deep", "layers": 3, "dropout": 0.3, "batch": 16}
     assert deep.distributions["dropout"] == FloatDistribution(0.0, 0.5, step=0.1)
     assert deep.distributions["batch"] == CategoricalDistribution([16, 32, 64])
     assert "layers" not in trials["6c2d"].params
@@ -149,10 +247,12 @@ def test_layout_1_2_retry_queue_failures_and_odd_spaces(tmp_path: Path) -> None:
     assert [t.user_attrs[T_KT_ID] for t in study.trials] == ["1", "0", "3"]
     failed, ok = study.trials[0], study.trials[1]
     assert failed.state == TrialState.FAIL and "out of memory" in failed.user_attrs[T_ERROR]
-    assert ok.params == {"units": 64, "drop": 0.30000000000000004, "momentum": 0.93}
+    assert ok.params == {"units": 64, "drop": 0.3, "momentum": 0.93}  # drop snapped onto its grid
     assert isinstance(ok.params["units"], int)
-    assert ok.distributions == {"units": IntDistribution(16, 256, log=True),
-                                "drop": FloatDistribution(0.0, 0.45),
+    # the searchers' mapping (searchers.seam): a log step is KerasTuner's grid, a linear
+    # step's top is lowered onto the grid, reverse_log without a step is linear
+    assert ok.distributions == {"units": CategoricalDistribution([16, 32, 64, 128, 256]),
+                                "drop": FloatDistribution(0.0, 0.4, step=0.1),
                                 "momentum": FloatDistribution(0.5, 0.99)}
     assert ok.user_attrs["kt_unmapped_values"] == {"extra": 5}
     assert ok.intermediate_values == {3: 0.45}

@@ -287,3 +287,51 @@ def test_resume_with_bigger_budget_continues(runs: dict[str, Any], searcher: str
     tb = read_hparams(runs["root"] / "runs" / study.study_name)
     assert set(tb["trials"]) == set(now)
     assert all(row["attempts"] == 1 for row in tb["trials"].values())
+
+
+@pytest.mark.parametrize("searcher", ["random", "hyperband", "bayesian"])
+def test_import_kt_of_the_runs_own_project_gives_the_runs_trials(runs: dict[str, Any],
+                                                                  searcher: str,
+                                                                  tmp_path: Path) -> None:
+    """``bench import-kt`` of a run's own KerasTuner project: every trial comes back with
+    exactly the params and distributions the run stored (one mapping, searchers.seam)."""
+    from bench.import_kt import import_project
+    study = _study(runs, searcher)
+    url = f"sqlite:///{tmp_path / 'imported.db'}"
+    res = import_project(runs["root"] / "runs" / study.study_name / "kt" / "main", storage=url)
+    imported = {t.user_attrs[schema.T_KT_ID]: t
+                for t in optuna.load_study(study_name=res.study_name, storage=url).trials}
+    ran = {t.user_attrs[schema.T_KT_ID]: t for t in study.get_trials(deepcopy=False)
+           if t.state == TrialState.COMPLETE}
+    assert ran and set(ran) <= set(imported)
+    for kt_id, t in ran.items():
+        assert imported[kt_id].distributions == t.distributions, kt_id
+        assert imported[kt_id].params == t.params, kt_id
+
+
+def test_progress_printer_formats_trial_and_run_lines() -> None:
+    from bench.tracking import ProgressPrinter, RunStarted, TrialEvent
+    lines: list[str] = []
+    printer = ProgressPrinter(lines.append)
+    printer.run_started(RunStarted(
+        label="tpe", seed=1, worker="w0", study="toon-tpe-s1", storage="sqlite:///s.db",
+        data="toon", image_size="48x16", size_note="preset quick", n_train=10, n_val=5,
+        n_test=5, budget_epochs=6, used_before=2, epochs_per_trial=2))
+    event = TrialEvent(label="tpe", seed=1, worker=None, number=3, kt_id="03",
+                       state="COMPLETE", objective="val_loss", value=0.51234, val_accuracy=0.75,
+                       best=0.5, epochs=2, wall=3.14, used=4, budget=6, eta_seconds=125.0,
+                       params={"lr": 0.001, "units": 8})
+    printer.trial_ended(event)
+    from dataclasses import replace
+    printer.trial_ended(replace(event, number=None, state="PRUNED", value=None,
+                                val_accuracy=None, best=None, eta_seconds=None))
+    printer.note("tpe", 1, None, "the trial process (7) died")
+    assert lines == [
+        "[tpe s1 w0] study 'toon-tpe-s1' in sqlite:///s.db | data toon 48x16 (preset quick) "
+        "train/val/test 10/5/5 | budget 6 epochs (2 used before), 2 per trial",
+        "[tpe s1] trial #3 COMPLETE val_loss=0.5123 acc=0.750 best=0.5000 | 2 ep 3.1s | "
+        "budget 4/6 ep | ETA 2m05s | lr=0.001 units=8",
+        "[tpe s1] trial kt 03 PRUNED   val_loss=- best=- | 2 ep 3.1s | budget 4/6 ep | ETA ? | "
+        "lr=0.001 units=8",
+        "[tpe s1] the trial process (7) died",
+    ]

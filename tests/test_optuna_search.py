@@ -23,7 +23,7 @@ import keras_tuner
 import numpy as np
 import optuna
 import pytest
-from keras_tuner.src.engine.trial import TrialStatus
+from keras_tuner.engine.trial import TrialStatus
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
@@ -726,8 +726,8 @@ root, worker = sys.argv[1], int(sys.argv[2])
 storage = JournalStorage(JournalFileBackend(os.path.join(root, "journal.log")))
 tuner = OptunaSearch(Cheap(), objective=keras_tuner.Objective("score", "min"), max_trials=5,
                      seed=worker, storage=storage, study_name="shared",
-                     directory=root, project_name=f"worker{worker}")
-tuner.oracle.manage_tickets = False  # take the tickets issued by the launcher, issue none
+                     directory=root, project_name=f"worker{worker}",
+                     manage_tickets=False)  # take the tickets issued by the launcher, issue none
 tuner.search(verbose=0)
 print("RAN", len(tuner.oracle.trials))
 """

@@ -1,4 +1,4 @@
-"""KerasTuner hyperparameters -> Optuna distributions (searchers/optuna_space.py)."""
+"""KerasTuner hyperparameters -> Optuna distributions (searchers/seam.py)."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,7 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from searchers.optuna_space import active_params, distribution, suggest
+from searchers.seam import active_params, distribution, suggest
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -104,7 +104,7 @@ def _synthetic_record(n: int = 40, repeats: int = 8, epochs: int = 6,
                       noise: float = 0.05) -> list[optuna.trial.FrozenTrial]:
     """A record study's trials whose curves follow a known function of two params."""
     from models.space import SEARCH_SPACE, space_hyperparameters
-    from searchers.optuna_space import active_params
+    from searchers.seam import active_params
     rng = np.random.default_rng(0)
     space = optuna.create_study()
     trials = []

@@ -16,7 +16,7 @@ import keras_tuner
 import optuna
 import pytest
 import sqlalchemy
-from keras_tuner.src.engine import trial as trial_module
+from keras_tuner.engine import trial as trial_module
 from optuna.trial import TrialState
 
 from searchers import optuna_oracle
@@ -181,7 +181,7 @@ def test_one_commit_for_params_and_same_values_as_today(tmp_path, today, tickets
 
 def test_same_values_as_plain_optuna_suggest(tmp_path):
     """Against Optuna alone: a study with the same seeded sampler, suggest_* per hp."""
-    from searchers.optuna_space import suggest
+    from searchers.seam import suggest
 
     orc = oracle(rdb(tmp_path), seed=7)
     plain = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=7, n_startup_trials=2))
@@ -331,7 +331,7 @@ def test_skipped_retries_are_not_consecutive_failures(tmp_path) -> None:
     are no failed configurations: three of them must not stop the search as KerasTuner's
     "consecutive failures" (seen after two interrupted --workers launches)."""
     import keras_tuner
-    from keras_tuner.src.engine import trial as trial_module
+    from keras_tuner.engine import trial as trial_module
 
     from searchers.optuna_oracle import OptunaOracle
 

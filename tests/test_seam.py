@@ -1,0 +1,265 @@
+"""searchers/seam.py: the one KerasTuner <-> Optuna seam.
+
+One test per accessor of a library internal: each fails, naming the accessor, when a
+pinned version (keras-tuner 1.4.8, optuna 5.0.0) moves what it reaches. Then the mapping's
+own promises: one grid for Optuna and TensorBoard, the 0.9 quirk handled in one place.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras_tuner
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from searchers import seam
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _sqlite_study(tmp_path: Path, **storage_kwargs: Any) -> optuna.Study:
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'seam.db'}", **storage_kwargs)
+    return optuna.create_study(storage=storage, study_name="seam")
+
+
+# ---- Optuna internals ------------------------------------------------------------------
+def test_storage_of_and_study_id(tmp_path: Path) -> None:
+    study = _sqlite_study(tmp_path)
+    storage = seam.storage_of(study)
+    assert isinstance(storage, optuna.storages.BaseStorage)
+    assert storage.get_study_id_from_name("seam") == seam.study_id(study)
+    study.ask()
+    assert len(storage.get_all_trials(seam.study_id(study))) == 1  # the study's own view
+
+
+def test_storage_trial_id_of_live_and_frozen_trials(tmp_path: Path) -> None:
+    study = _sqlite_study(tmp_path)
+    study.ask()
+    live = study.ask()
+    frozen = study.get_trials()[1]
+    storage = seam.storage_of(study)
+    assert seam.storage_trial_id(live) == seam.storage_trial_id(frozen)
+    assert storage.get_trial(seam.storage_trial_id(live)).number == live.number == 1
+
+
+def test_live_trial_for_an_existing_trial(tmp_path: Path) -> None:
+    study = _sqlite_study(tmp_path)
+    tid = seam.storage_of(study).create_new_trial(seam.study_id(study))
+    trial = seam.live_trial(study, tid)
+    assert isinstance(trial, optuna.Trial) and trial.number == 0
+    trial.suggest_int("x", 0, 3)
+    study.tell(trial, 1.0)
+    assert study.trials[0].state == TrialState.COMPLETE and "x" in study.trials[0].params
+
+
+def test_trial_storage_swap_routes_suggest_and_user_attr_writes() -> None:
+    study = optuna.create_study()
+    trial = study.ask()
+    real = seam.trial_storage(trial)
+    assert real is seam.storage_of(study)
+    calls: list[str] = []
+
+    class Spy:
+        def set_trial_param(self, *args: Any) -> None:
+            calls.append("param")
+            real.set_trial_param(*args)
+
+        def set_trial_user_attr(self, *args: Any) -> None:
+            calls.append("user_attr")
+            real.set_trial_user_attr(*args)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    seam.set_trial_storage(trial, Spy())
+    trial.suggest_float("x", 0.0, 1.0)
+    trial.set_user_attr("a", 1)
+    seam.set_trial_storage(trial, real)
+    assert calls == ["param", "user_attr"]
+
+
+def test_fix_params_is_what_enqueue_trial_writes(tmp_path: Path) -> None:
+    study = _sqlite_study(tmp_path)
+    study.enqueue_trial({"x": 2})
+    waiting = study.get_trials(states=(TrialState.WAITING,))[0]
+    assert waiting.system_attrs[seam.FIXED_PARAMS] == {"x": 2}
+    storage = seam.storage_of(study)
+    tid = storage.create_new_trial(seam.study_id(study))
+    seam.fix_params(storage, tid, {"x": 3})
+    assert seam.live_trial(study, tid).suggest_int("x", 0, 9) == 3
+
+
+def test_stale_trial_ids(tmp_path: Path) -> None:
+    study = _sqlite_study(tmp_path, heartbeat_interval=1, grace_period=1)
+    storage = seam.storage_of(study)
+    trial = study.ask()
+    storage.record_heartbeat(seam.storage_trial_id(trial))  # type: ignore[attr-defined]
+    assert seam.stale_trial_ids(storage, seam.study_id(study)) == []
+    time.sleep(2.2)
+    assert seam.stale_trial_ids(storage, seam.study_id(study)) == [seam.storage_trial_id(trial)]
+
+
+def test_write_in_one_transaction(tmp_path: Path) -> None:
+    study = _sqlite_study(tmp_path)
+    trial = study.ask()
+    tid = seam.storage_trial_id(trial)
+    dist = IntDistribution(0, 9)
+    writes = [(seam.PARAM_WRITE, tid, "x", 4.0, dist), (seam.USER_ATTR_WRITE, tid, "a", "b")]
+    assert seam.write_in_one_transaction(seam.storage_of(study), writes) is True
+    frozen = optuna.load_study(study_name="seam", storage=f"sqlite:///{tmp_path / 'seam.db'}").trials[0]
+    assert frozen.params == {"x": 4} and frozen.user_attrs == {"a": "b"}
+    # the cache knows the parameter's distribution now, as after set_trial_param
+    study.tell(trial, 0.0)
+    other = study.ask()
+    assert other.suggest_int("x", 0, 9) in range(10)
+    memory = optuna.create_study()
+    assert seam.write_in_one_transaction(seam.storage_of(memory), writes) is False
+
+
+# ---- KerasTuner internals -------------------------------------------------------------
+def _declare(hp: Any) -> None:
+    hp.Int("u", 1, 4)
+
+
+@pytest.fixture()
+def tuner(tmp_path: Path) -> Any:
+    t = keras_tuner.RandomSearch(hypermodel=_declare, objective="val_loss", max_trials=5,
+                                 seed=1, directory=str(tmp_path), project_name="p")
+    t.oracle.verbose = 0
+    return t
+
+
+def _run_one(oracle: Any) -> Any:
+    from keras_tuner.engine.trial import TrialStatus
+    trial = oracle.create_trial("tuner0")
+    oracle.update_trial(trial.trial_id, {"val_loss": 1.0}, step=0)
+    trial.status = TrialStatus.COMPLETED
+    oracle.end_trial(trial)
+    return trial
+
+
+def test_retry_queue_is_the_oracles_live_list(tuner: Any) -> None:
+    queue = seam.retry_queue(tuner.oracle)
+    assert queue == [] and queue is tuner.oracle.get_state()["retry_queue"]
+
+
+def test_save_trial_writes_its_file(tuner: Any, tmp_path: Path) -> None:
+    trial = tuner.oracle.create_trial("tuner0")
+    trial.message = "seam"
+    seam.save_trial(tuner.oracle, trial)
+    assert "seam" in (tmp_path / "p" / f"trial_{trial.trial_id}" / "trial.json").read_text()
+
+
+def test_end_order(tuner: Any) -> None:
+    trial = _run_one(tuner.oracle)
+    assert seam.end_order(tuner.oracle)[-1] == trial.trial_id
+
+
+def test_model_size() -> None:
+    import keras
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    assert seam.model_size(model) == model.count_params() == 8
+
+
+def test_tuner_callback(tuner: Any) -> None:
+    import keras
+    trial = tuner.oracle.create_trial("tuner0")
+    callback = seam.tuner_callback(tuner, trial)
+    assert isinstance(callback, keras.callbacks.Callback)
+    assert callback.tuner is tuner and callback.trial is trial
+
+
+def test_kt_io_and_kt_remove(tmp_path: Path) -> None:
+    io = seam.kt_io()
+    path = tmp_path / "f.txt"
+    path.write_text("x")
+    assert io.exists(str(path)) and io.glob(str(tmp_path / "*.txt")) == [str(path)]
+    seam.kt_remove(str(path))
+    assert not path.exists()
+
+
+def test_route_kt_json_writes(tuner: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from keras_tuner.src import utils
+    monkeypatch.setattr(utils, "save_json", utils.save_json)  # restored after the test
+    written: list[str] = []
+    real = utils.save_json
+
+    def spy(path: str, obj: object) -> str:
+        written.append(os.path.basename(path))
+        return real(path, obj)
+
+    seam.route_kt_json_writes(spy)
+    _run_one(tuner.oracle)
+    tuner.save()
+    assert {"oracle.json", "trial.json", "tuner0.json"} <= set(written)
+
+
+def test_private_methods_the_benchmark_overrides_or_calls_exist(tuner: Any) -> None:
+    classes = {"Tuner": keras_tuner.Tuner, "Oracle": keras_tuner.Oracle,
+               "HyperbandOracle": keras_tuner.oracles.HyperbandOracle}
+    missing = [f"{cls}.{name}" for cls, names in seam.KT_PRIVATE_METHODS.items()
+               for name in names if not callable(getattr(classes[cls], name, None))]
+    assert not missing, f"KerasTuner moved: {missing}"
+    hyperband = keras_tuner.oracles.HyperbandOracle(objective="val_loss", max_epochs=3)
+    for oracle in (tuner.oracle, hyperband):
+        absent = [a for a in seam.KT_PRIVATE_ORACLE_ATTRS if not hasattr(oracle, a)]
+        assert not absent, f"KerasTuner moved: {type(oracle).__name__} {absent}"
+
+
+def test_public_kerastuner_paths_used_instead_of_src() -> None:
+    from keras_tuner.engine import hyperparameters as kth
+    from keras_tuner.engine.trial import Trial, TrialStatus
+    assert {TrialStatus.COMPLETED, TrialStatus.STOPPED} == {"COMPLETED", "STOPPED"}  # bench.tracking
+    assert Trial and all(hasattr(kth, k) for k in ("Int", "Float", "Choice", "Boolean", "Fixed"))
+
+
+def test_oracle_overrides_are_synchronized(tmp_path: Path) -> None:
+    """KerasTuner asks for ``@keras_tuner.synchronized`` on ``create_trial`` / ``end_trial``
+    overrides; re-entrant within a thread (our create_trial calls itself for a skipped
+    retry), exclusive across threads."""
+    from searchers import OptunaSearch
+    from searchers.optuna_oracle import OptunaOracle
+    for name in ("create_trial", "end_trial"):
+        assert getattr(OptunaOracle, name).__qualname__.startswith("synchronized."), name
+    oracle = OptunaSearch(_declare, objective="val_loss", max_trials=None, seed=1,
+                          directory=str(tmp_path), project_name="o").oracle
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda tuner_id=f"t{i}": results.append(
+        oracle.create_trial(tuner_id).status)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == ["RUNNING", "RUNNING"]
+
+
+# ---- the mapping: one grid, one 0.9 fix --------------------------------------------------
+def test_the_09_quirk_is_handled_once() -> None:
+    assert 0.9 // 0.1 == 8.0  # KerasTuner's own count would stop at 0.8
+    assert seam.grid_steps(0.0, 0.9, 0.1) == 9
+    assert seam.grid_steps(0.0, 0.9 + 1e-9, 0.1) == 9  # models.space's declared top
+    hps = keras_tuner.HyperParameters()
+    hp = hps.Float("d", 0.0, 0.9, step=0.1)
+    assert seam.distribution(hps.space[0]) == FloatDistribution(0.0, 0.9, step=0.1)
+    assert hp == 0.0
+
+
+def test_tensorboard_domain_is_the_distributions_grid() -> None:
+    from models.space import space_hyperparameters
+    for hp in space_hyperparameters().space:
+        dist = seam.distribution(hp)
+        domain = seam.tensorboard_domain(hp)
+        if isinstance(dist, (IntDistribution, FloatDistribution)) and dist.step:
+            n = round((dist.high - dist.low) / dist.step) + 1
+            grid = [round(dist.low + i * dist.step, 12) for i in range(n)]
+        else:
+            grid = sorted(dist.choices)  # type: ignore[attr-defined]
+        assert list(domain.values) == pytest.approx(grid), hp.name
