@@ -42,6 +42,27 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _objectives(text: str) -> tuple[str, ...]:
+    """--objectives val_loss,params: known names, checked as a run checks them."""
+    from bench.runner import check_objectives
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    try:
+        check_objectives(names)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--objectives").strip(" :")) from None
+    return names
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _trial_process(text: str) -> tuple[int, int]:
     cap, index = (int(v) for v in text.split(":"))
     return cap, index
@@ -71,6 +92,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="run trials in a child process replaced every N trials: flat memory, "
                         "and a trial whose process dies costs only that trial (default "
                         "20; 0: run trials in this process)")
+    p.add_argument("--objectives", type=_objectives, metavar="A,B",
+                   help="comma list of val_loss, val_accuracy, loss, accuracy, params (the "
+                        "model's parameter count); two or more: a multi-objective run "
+                        "(default val_loss)")
+    p.add_argument("--max-params", type=_positive, metavar="N",
+                   help="size cap: trials of larger models are infeasible (an Optuna constraint)")
     p.add_argument("-v", "--verbose", action="store_true", help="show Keras epoch output")
 
 
@@ -86,7 +113,9 @@ def run_config(args: argparse.Namespace, searcher: str, seed: int):
         patience=args.patience, kind=getattr(args, "kind", None) or schema.KIND_SEARCH,
         verbose=args.verbose, worker=getattr(args, "worker", None),
         trials_per_process=args.trials_per_process,
-        trial_process=getattr(args, "trial_process", None))
+        trial_process=getattr(args, "trial_process", None),
+        objectives=getattr(args, "objectives", None) or (schema.OBJECTIVE,),
+        max_params=getattr(args, "max_params", None))
 
 
 _config = run_config  # the older name (tests/test_trial_process.py)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass, replace
-from typing import cast
+from typing import Any, cast
 
 import optuna
 from optuna.trial import TrialState
@@ -22,6 +22,7 @@ from bench.supervisor import run_supervised, trials_per_process
 from searchers.registry import get_searcher
 
 BASELINE_MAX_EPOCHS = 60
+MAX_FRONT_RETRAINS = 5  # per multi-objective run: its Pareto-optimal trials, best val_loss first
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def run_compare(settings: CompareSettings) -> int:
 
 def _retrain_all(cfg: RunConfig, study_names: list[str], seeds: list[int]) -> None:
     """Best configuration of each study, and the baseline per seed, on the test split."""
-    from bench.retrain import baseline_epochs, epochs_to_best, retrain
+    from bench.retrain import epochs_to_best, retrain
     from bench.runner import load_run_data
 
     storage = store.open_storage(cfg.storage)
@@ -100,6 +101,9 @@ def _retrain_all(cfg: RunConfig, study_names: list[str], seeds: list[int]) -> No
         study = optuna.load_study(study_name=name, storage=storage)
         done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
         if not done:
+            continue
+        if len(study.directions) > 1:
+            _retrain_front(study, name, data, cfg)
             continue
         best = min(done, key=lambda t: cast(float, t.value))  # COMPLETE: a value
         old = study.user_attrs.get(schema.STUDY_RETRAIN)
@@ -113,6 +117,43 @@ def _retrain_all(cfg: RunConfig, study_names: list[str], seeds: list[int]) -> No
         print(f"retrained {name} trial #{best.number}: test accuracy "
               f"{result['test_accuracy']:.4f}, loss {result['test_loss']:.4f}, "
               f"{result['n_params']} params", flush=True)
+    _retrain_baselines(storage, data, seeds, batch_size)
+
+
+def _retrain_front(study: optuna.Study, name: str, data: Any, cfg: RunConfig) -> None:
+    """A multi-objective run: each of its Pareto-optimal trials (``study.best_trials``:
+    feasible ones only), at most ``MAX_FRONT_RETRAINS`` by the first objective, retrained
+    and tested as ``retrain_front``; ``retrain`` is the row of the best first objective
+    (what the single-objective views read). Rows already there are kept (resume)."""
+    from bench.retrain import epochs_to_best, retrain
+
+    sign = -1.0 if study.directions[0].name == "MAXIMIZE" else 1.0
+    front = sorted(study.best_trials, key=lambda t: (sign * t.values[0], t.number))
+    front = front[:MAX_FRONT_RETRAINS]
+    old = {r.get("trial"): r for r in study.user_attrs.get(schema.STUDY_RETRAIN_FRONT) or []
+           if isinstance(r, dict)}
+    seed = study.user_attrs[schema.STUDY_BENCH]["seed"]
+    per_trial, batch_size = cast(int, cfg.epochs_per_trial), cast(int, cfg.batch_size)
+    rows = []
+    for t in front:
+        row = old.get(t.number)
+        if row is None:
+            result = retrain(data, t.params, epochs_to_best(t, per_trial), seed, batch_size)
+            row = {**result, "trial": t.number, "val_loss": t.values[0]}
+            print(f"retrained {name} trial #{t.number} (Pareto-optimal): test accuracy "
+                  f"{result['test_accuracy']:.4f}, loss {result['test_loss']:.4f}, "
+                  f"{result['n_params']} params", flush=True)
+        rows.append(row)
+    if [r.get("trial") for r in rows] != list(old):
+        study.set_user_attr(schema.STUDY_RETRAIN_FRONT, rows)
+    if rows and (study.user_attrs.get(schema.STUDY_RETRAIN) or {}).get("trial") != rows[0]["trial"]:
+        study.set_user_attr(schema.STUDY_RETRAIN, rows[0])
+
+
+def _retrain_baselines(storage: optuna.storages.BaseStorage, data: Any, seeds: list[int],
+                       batch_size: int) -> None:
+    from bench.retrain import baseline_epochs, retrain
+
     for seed in seeds:
         name = f"{data.name}-baseline-s{seed}"
         study = store.create_study(storage, name)

@@ -11,8 +11,8 @@ retrained Pareto-optimal trials: ``{"trial", "params", "n_params", "val_loss",
 "test_accuracy", "test_loss"}``.
 
 Optuna decides what is on a front (``study.best_trials``' own function, infeasible trials
-never) and computes the hypervolume (its own exact algorithm); both private functions sit
-behind one named function each, ``_optuna_front`` and ``_optuna_hypervolume``.
+never) and computes the hypervolume (its own exact algorithm); both are private Optuna
+functions, reached through ``searchers.seam`` (``pareto_front``, ``hypervolume``).
 
 The hypervolume is measured on (val_loss, log10(parameters)), both minimised, from a
 reference point fixed per data set (``reference_point``):
@@ -40,9 +40,7 @@ from typing import Any, Iterable, Sequence
 import matplotlib
 import matplotlib.style
 import numpy as np
-from optuna._hypervolume import compute_hypervolume
 from optuna.study import StudyDirection
-from optuna.study._multi_objective import _get_pareto_front_trials_by_trials
 from optuna.trial import FrozenTrial, TrialState
 
 from bench import schema
@@ -62,6 +60,7 @@ from bench.report import (
     _table,
     median,
 )
+from searchers import seam
 
 LOSS = schema.OBJECTIVE      # "val_loss": first objective
 PARAMS = "params"            # second objective: the model's parameter count
@@ -74,14 +73,13 @@ def _optuna_front(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> l
     """Optuna's own Pareto front of ``trials``: the function behind ``study.best_trials``
     (COMPLETE trials only; with constraints, the feasible ones only; a trial without
     constraints is feasible, so this equals ``best_trials`` on one study). Input order kept."""
-    return _get_pareto_front_trials_by_trials(
-        trials, [StudyDirection[d.upper()] for d in directions], consider_constraint=True)
+    return seam.pareto_front(list(trials), [StudyDirection[d.upper()] for d in directions])
 
 
 def _optuna_hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
     """Optuna's exact hypervolume (``optuna._hypervolume.compute_hypervolume``, minimisation,
     every point at or below the reference point)."""
-    return float(compute_hypervolume(points, reference))
+    return seam.hypervolume(points, reference)
 
 
 # ----------------------------------------------------------------------------- compute

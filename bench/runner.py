@@ -48,6 +48,10 @@ class RunConfig:
     worker: str | None = None              # set in worker processes of a --workers run
     trials_per_process: int | None = None  # replace the trial process after N (0: no child)
     trial_process: tuple[int, int] | None = None  # (cap, index): set in a trial process
+    # Issue 15: several objectives make a multi-objective study (Optuna-backed searchers
+    # search its front; KerasTuner's sum them as they do, and are stored with every value).
+    objectives: tuple[str, ...] = (schema.OBJECTIVE,)
+    max_params: int | None = None          # size cap: larger models are infeasible (a constraint)
     build_model_factory: Callable[..., Any] | None = field(default=None, compare=False)
 
     def resolved(self) -> "RunConfig":
@@ -78,7 +82,18 @@ class RunConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be 0..{MAX_SEED} (got {value})")
         if cfg.study is not None:
             schema.check_study_name(cfg.study)
+        check_objectives(cfg.objectives)
+        if cfg.max_params is not None and (isinstance(cfg.max_params, bool) or cfg.max_params < 1):
+            raise UserError(f"--max-params must be >= 1 (got {cfg.max_params})")
         return cfg
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def directions(self) -> list[str]:
+        return [schema.OBJECTIVE_DIRECTIONS[o] for o in self.objectives]
 
     @property
     def under_launcher(self) -> bool:
@@ -89,6 +104,23 @@ class RunConfig:
     def max_pixels(self) -> int:
         """Cap on an image folder's own size (the preset's)."""
         return get_preset(self.preset).max_pixels
+
+
+def check_objectives(objectives: tuple[str, ...]) -> None:
+    """--objectives: known names, no repeats, at least one; one alone must be val_loss
+    (the benchmark's objective, what every single-objective view reads)."""
+    known = ", ".join(schema.OBJECTIVE_DIRECTIONS)
+    if not objectives:
+        raise UserError(f"--objectives is empty: give one or more of {known}")
+    unknown = [o for o in objectives if o not in schema.OBJECTIVE_DIRECTIONS]
+    if unknown:
+        raise UserError(f"--objectives: unknown {', '.join(map(repr, unknown))}; choose from {known}")
+    if len(set(objectives)) != len(objectives):
+        raise UserError(f"--objectives names one twice: {','.join(objectives)}")
+    if len(objectives) == 1 and objectives[0] != schema.OBJECTIVE:
+        raise UserError(f"--objectives {objectives[0]}: a single objective must be "
+                        f"{schema.OBJECTIVE}; give two or more for a multi-objective run "
+                        f"(e.g. {schema.OBJECTIVE},params)")
 
 
 @dataclass
@@ -105,6 +137,10 @@ class RunSummary:
     budget_epochs: int
     wall_seconds: float
     capped: bool = False  # this process stopped at its trial cap; the search may go on
+    # multi-objective runs: the objectives, and the size of the study's Pareto front
+    # (best_value is then the best first objective among feasible COMPLETE trials)
+    objectives: tuple[str, ...] = (schema.OBJECTIVE,)
+    front_size: int | None = None
 
 
 def bench_attrs(cfg: RunConfig, label: str, backend: str, data: Any) -> dict[str, Any]:
@@ -119,6 +155,10 @@ def bench_attrs(cfg: RunConfig, label: str, backend: str, data: Any) -> dict[str
         "versions": versions(), "preset": cfg.preset, "data_seed": cfg.data_seed,
         "image_size": list(data.input_shape[:2]), "sampler": cfg.sampler, "pruner": cfg.pruner,
         "patience": cfg.patience,
+        # only where the run is not the default single objective: older studies unchanged
+        **({"objectives": list(cfg.objectives), "directions": cfg.directions,
+            "max_params": cfg.max_params}
+           if cfg.multi_objective or cfg.max_params is not None else {}),
     }
 
 
@@ -206,13 +246,21 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
                               epochs_per_trial=cfg.epochs_per_trial,  # type: ignore[arg-type]  # set by resolved()
                               max_trials=cfg.max_trials,
                               sampler=cfg.sampler, pruner=cfg.pruner,
+                              objectives=cfg.objectives, max_params=cfg.max_params,
                               # a worker's launcher issued the study's tickets once
                               issue_tickets=not cfg.worker)
     sampler, pruner = searcher.study_components(settings)  # unknown names fail here
+    if cfg.multi_objective and pruner is not None and type(pruner).__name__ != "NopPruner":
+        # Optuna's Trial.report refuses several objectives: no pruner can act (the oracle
+        # refuses it too; said here before any data is loaded, as one line)
+        raise UserError(f"--pruner {cfg.pruner}: a multi-objective search "
+                        f"({','.join(cfg.objectives)}) cannot prune (Optuna's Trial.report "
+                        "refuses several objectives); leave --pruner out or use --pruner none")
     label = searcher.label(settings)
     check_logdir(Path(cfg.logdir) / (cfg.study or "x"))  # before loading any data
     data = load_run_data(cfg)
-    name = schema.check_study_name(cfg.study or schema.study_name(data.name, label, cfg.seed))
+    tag = schema.MULTI_OBJECTIVE_TAG if cfg.multi_objective else ""
+    name = schema.check_study_name(cfg.study or schema.study_name(data.name, label, cfg.seed, tag))
     run_dir = Path(cfg.logdir) / name
     if cfg.study is None:
         check_logdir(run_dir)  # the default name's length is known only now
@@ -334,23 +382,34 @@ def _search(p: Prepared, printer: Any) -> RunSummary:
 
     keras.utils.set_random_seed(p.settings.seed)
     deadline = time.monotonic() + cfg.timeout if cfg.timeout else None
-    tb = HParamsLogger(p.run_dir, space_hyperparameters())
+    from searchers import objectives as mo
+    # One objective: the string, as before. Several: KerasTuner's MultiObjective (its own
+    # searchers sum it; the Optuna-backed oracle searches the front, see tuner_kwargs).
+    objective: Any = mo.create_objective(list(cfg.objectives)) if cfg.multi_objective else schema.OBJECTIVE
+    wants_params = mo.wants_params(objective, cfg.max_params)
+    tb = HParamsLogger(p.run_dir, space_hyperparameters(), objectives=cfg.objectives,
+                       metrics=_TB_METRICS + ((mo.PARAMS,) if wants_params else ()))
     budget = Budget(cfg.budget_epochs, deadline)  # type: ignore[arg-type]  # set by resolved()
     progress = as_printer(printer)
     tracker = TrialTracker(study, budget, label=label, seed=cfg.seed,
                            dataset=data.name, tb=tb, worker=cfg.worker, printer=progress,
                            records_live=searcher.records_live,
-                           trial_cap=cfg.trial_process[0] if cfg.trial_process else None)
+                           trial_cap=cfg.trial_process[0] if cfg.trial_process else None,
+                           objectives=cfg.objectives, max_params=cfg.max_params)
     factory = cfg.build_model_factory or make_build_model
     replacement = bool(cfg.trial_process and cfg.trial_process[1])
     try:  # a replacement trial process reloads quietly ("Reloading Tuner from ...")
         with contextlib.redirect_stdout(io.StringIO()) if replacement else contextlib.nullcontext():
             tuner = tracked(searcher.tuner_class())(
                 hypermodel=factory(data.input_shape, data.num_classes),
-                objective=schema.OBJECTIVE, directory=str(kt_dir), project_name=project,
+                objective=objective, directory=str(kt_dir), project_name=project,
                 overwrite=False, tracker=tracker, **searcher.tuner_kwargs(p.settings))
     except RuntimeError as exc:  # KerasTuner cannot reload a damaged project folder
         raise UserError(f"cannot resume from {kt_dir / project}: {str(exc).splitlines()[0]}") from None
+    except ValueError as exc:  # the oracle refuses a setting (a pruner on several objectives)
+        if not cfg.multi_objective and cfg.max_params is None:
+            raise
+        raise UserError(str(exc).splitlines()[0] if str(exc).strip() else repr(exc)) from None
     searcher.configure_oracle(tuner.oracle, p.settings)  # e.g. Hyperband's max_trials
     # KerasTuner reloads its project only where the tuner's own file exists, which it
     # first writes when a trial ends: a process killed in its first trial would start
@@ -359,6 +418,8 @@ def _search(p: Prepared, printer: Any) -> RunSummary:
     from bench.supervisor import drop_crashed_retries
     drop_crashed_retries(tuner.oracle, study, records_live=searcher.records_live)
     callbacks = [keras.callbacks.TerminateOnNaN()]
+    if wants_params:  # first: the callbacks after it (KerasTuner's, History) see "params"
+        callbacks.insert(0, mo.params_callback())
     preset = get_preset(cfg.preset)
     if cfg.patience:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=schema.OBJECTIVE,
@@ -395,16 +456,24 @@ def _search(p: Prepared, printer: Any) -> RunSummary:
     return replace(p.refresh(time.monotonic() - started), capped=tracker.capped)
 
 
+_TB_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")  # HParamsLogger's default
+
+
 def _summary(cfg: RunConfig, name: str, label: str, study: Any, run_dir: Path,
              wall: float) -> RunSummary:
     from optuna.trial import TrialState
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    best = min(complete, key=lambda t: t.value) if complete else None
+    # the first objective (t.value raises on several), among feasible trials (a size cap)
+    complete = [t for t in complete if all(c <= 0 for c in t.constraints.values())]
+    front_size = len(study.best_trials) if len(study.directions) > 1 else None
+    sign = -1.0 if study.directions[0].name == "MAXIMIZE" else 1.0
+    best = min(complete, key=lambda t: sign * t.values[0]) if complete else None
     counts = {s.name: sum(t.state == s for t in trials)
               for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
     return RunSummary(study_name=name, storage=cfg.storage, logdir=str(run_dir), searcher=label,
-                      best_value=best.value if best else None,
+                      best_value=best.values[0] if best else None,
+                      objectives=tuple(cfg.objectives), front_size=front_size,
                       best_params=dict(best.params) if best else {},
                       best_number=best.number if best else None, counts=counts,
                       epochs_used=store.epochs_used(study),
@@ -413,12 +482,14 @@ def _summary(cfg: RunConfig, name: str, label: str, study: Any, run_dir: Path,
 
 
 def format_summary(s: RunSummary) -> str:
-    best = (f"trial #{s.best_number}: val_loss {s.best_value:.4f}\n    " +
+    best = (f"trial #{s.best_number}: {s.objectives[0]} {s.best_value:.4f}\n    " +
             ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
                       for k, v in s.best_params.items())) if s.best_value is not None else "none"
     return "\n".join([
         f"== {s.searcher}: {s.study_name} ==",
         f"best {best}",
+        *([f"Pareto front ({', '.join(s.objectives)}): {s.front_size} trial(s)"]
+          if s.front_size is not None else []),
         f"trials: {s.counts['COMPLETE']} complete, {s.counts['PRUNED']} pruned, "
         f"{s.counts['FAIL']} failed | epochs {s.epochs_used}/{s.budget_epochs} | "
         f"this run {s.wall_seconds:.0f}s",

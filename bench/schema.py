@@ -15,11 +15,19 @@ from bench.errors import UserError
 DEFAULT_STORAGE = "sqlite:///studies.db"  # the store every command uses unless told
 OBJECTIVE = "val_loss"
 DIRECTION: Final = "minimize"
+# What --objectives accepts, and each one's direction (KerasTuner's inference: accuracies
+# are maximised; "params", the built model's parameter count, is minimised).
+OBJECTIVE_DIRECTIONS: Final = {"val_loss": "minimize", "val_accuracy": "maximize",
+                               "loss": "minimize", "accuracy": "maximize", "params": "minimize"}
+MULTI_OBJECTIVE_TAG = "mo"     # default study name of a multi-objective run: <dataset>-<searcher>-mo-s<seed>
+MAX_PARAMS_CONSTRAINT = "max_params"  # Optuna constraint: n_params - max_params (<= 0 feasible)
 
 # study user attr keys
 STUDY_BENCH = "bench"          # dict: kind, searcher, seed, dataset, budget, space, versions, ...
 STUDY_SURROGATE = "surrogate_fidelity"  # bench record: the replay surrogate's held-out scores
 STUDY_RETRAIN = "retrain"      # dict: test_accuracy, test_loss, n_params, params, epochs
+# multi-objective runs: list of {trial, params, n_params, val_loss, test_accuracy, test_loss}
+STUDY_RETRAIN_FRONT = "retrain_front"
 
 # values of bench["kind"]
 KIND_SEARCH = "search"
@@ -59,10 +67,11 @@ MAX_STUDY_NAME = 100  # it names a folder too (runs/<study>/...), and a database
 _STUDY_NAME = re.compile(r"[^\W][\w.-]*")  # word characters, '.', '-'; no path separators
 
 
-def study_name(dataset: str, searcher: str, seed: int) -> str:
-    """The default study name; a data folder's name is made safe for paths first."""
+def study_name(dataset: str, searcher: str, seed: int, tag: str = "") -> str:
+    """The default study name; a data folder's name is made safe for paths first.
+    ``tag`` (e.g. ``MULTI_OBJECTIVE_TAG``) goes before the seed: ``toon-random-mo-s0``."""
     safe = re.sub(r"[^\w.-]+", "_", dataset).strip("._-")[:60] or "data"
-    return f"{safe}-{searcher}-s{seed}"
+    return f"{safe}-{searcher}-{tag}-s{seed}" if tag else f"{safe}-{searcher}-s{seed}"
 
 
 def check_study_name(name: str) -> str:

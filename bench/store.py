@@ -33,7 +33,7 @@ GRACE_SECONDS = int(os.environ.get("BENCH_GRACE_SECONDS", "30"))
 
 # Keys of the study's ``bench`` attr that must match for trials to be comparable.
 COMPARABLE_KEYS = ("searcher", "dataset", "fingerprint", "space", "objective", "direction",
-                   "epochs_per_trial", "batch_size", "seed")
+                   "epochs_per_trial", "batch_size", "seed", "objectives", "max_params")
 
 # Tables and columns every Optuna RDB schema has had (old stores lack e.g. trial_values, and
 # Optuna's own upgrade message handles them); a file without them is another program's.
@@ -240,11 +240,20 @@ def create_study(storage: optuna.storages.BaseStorage | str, name: str, *,
                  sampler: optuna.samplers.BaseSampler | None = None,
                  pruner: optuna.pruners.BasePruner | None = None,
                  load_if_exists: bool = True,
-                 metric_names: Sequence[str] = (schema.OBJECTIVE,)) -> optuna.Study:
+                 metric_names: Sequence[str] = (schema.OBJECTIVE,),
+                 directions: Sequence[str] | None = None) -> optuna.Study:
     """Create or load a study and name its objective, so optuna-dashboard shows "val_loss"
-    rather than "Objective 0"; names already set (by the user or an earlier run) are kept."""
-    study = optuna.create_study(storage=storage, study_name=name, direction=direction,
-                                sampler=sampler, pruner=pruner, load_if_exists=load_if_exists)
+    rather than "Objective 0"; names already set (by the user or an earlier run) are kept.
+    ``directions``: one per objective (a multi-objective study; ``direction`` is ignored),
+    named by ``metric_names``."""
+    if directions is not None and len(directions) > 1:
+        study = optuna.create_study(storage=storage, study_name=name,
+                                    directions=list(directions),  # type: ignore[arg-type]
+                                    sampler=sampler, pruner=pruner, load_if_exists=load_if_exists)
+    else:
+        study = optuna.create_study(storage=storage, study_name=name,
+                                    direction=directions[0] if directions else direction,  # type: ignore[arg-type]
+                                    sampler=sampler, pruner=pruner, load_if_exists=load_if_exists)
     if metric_names and study.metric_names is None:
         with warnings.catch_warnings():  # "experimental" since 3.2, and in use here on purpose
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -274,16 +283,23 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, bench_attrs: Map
         # Studies from before the key ran with every preset's patience, 3.
         if _canon(old.get("patience", 3)) != _canon(bench_attrs.get("patience", 3)):
             diffs.append("patience (early stopping)")
-        if summary.direction.name.lower() != bench_attrs["direction"]:
+        if [d.name.lower() for d in summary.directions] != _directions(bench_attrs):
             diffs.append("direction")
         if diffs:
             raise UserError(f"study {name!r} exists with a different {', '.join(sorted(set(diffs)))}; "
                             "refusing to mix incomparable trials (choose another --study)")
+    objectives = bench_attrs.get("objectives")
     study = create_study(storage, name, sampler=sampler, pruner=pruner,
-                         direction=bench_attrs["direction"])
+                         direction=bench_attrs["direction"], directions=_directions(bench_attrs),
+                         metric_names=objectives or (schema.OBJECTIVE,))
     if name not in existing:
         study.set_user_attr(schema.STUDY_BENCH, dict(bench_attrs))
     return study
+
+
+def _directions(bench_attrs: Mapping[str, Any]) -> list[str]:
+    """The study's directions as the ``bench`` attr records them (one per objective)."""
+    return list(bench_attrs.get("directions") or [bench_attrs["direction"]])
 
 
 def _canon(value: Any) -> str:

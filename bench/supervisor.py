@@ -58,6 +58,8 @@ def config_argv(cfg: RunConfig) -> list[str]:
         "--logdir": cfg.logdir, "--sampler": cfg.sampler, "--pruner": cfg.pruner,
         "--batch-size": cfg.batch_size, "--worker": cfg.worker, "--patience": cfg.patience,
         "--kind": cfg.kind if cfg.kind != schema.KIND_SEARCH else None,
+        "--objectives": ",".join(cfg.objectives) if cfg.objectives != (schema.OBJECTIVE,) else None,
+        "--max-params": cfg.max_params,
     }
     argv = [item for flag, value in flags.items() if value is not None
             for item in (flag, str(value))]

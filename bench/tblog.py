@@ -156,10 +156,16 @@ class HParamsLogger:
         *,
         objective: str = "val_loss",
         metrics: Sequence[str] = ("loss", "accuracy", "val_loss", "val_accuracy"),
+        objectives: Sequence[str] = (),
     ) -> None:
+        """``objectives``: a multi-objective run's objectives (the first is ``objective``
+        when given): each is an HParams metric marked "(objective)", in that order first."""
         self.logdir = Path(logdir)
         self.logdir.mkdir(parents=True, exist_ok=True)
+        if objectives:
+            objective = objectives[0]
         self.objective = objective
+        self.objectives: list[str] = list(objectives) or [objective]
         self._lock = threading.Lock()
         self._open: dict[str, _Attempt] = {}
         self._domains: dict[str, hp_api.Domain | None] = {}
@@ -168,11 +174,11 @@ class HParamsLogger:
             dom = tensorboard_domain(hp)
             self._domains[hp.name] = dom
             hparams.append(hp_api.HParam(hp.name, dom, description=repr(hp)))
-        names: list[str] = [objective] + [m for m in metrics if m != objective]
+        names: list[str] = self.objectives + [m for m in metrics if m not in self.objectives]
         self.metric_names: list[str] = [m for m in names if m != EPOCHS_TRAINED] + [EPOCHS_TRAINED]
         tb_metrics = []
         for m in self.metric_names:
-            if m == objective:
+            if m in self.objectives:
                 display, desc = f"{m} (objective)", "objective value reported at the end of the trial"
             elif m == EPOCHS_TRAINED:
                 display, desc = "epochs trained", "epochs this trial actually trained"

@@ -20,7 +20,7 @@ import os
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, TypeAlias
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeAlias
 
 import optuna
 from optuna.trial import TrialState
@@ -173,7 +173,8 @@ class TrialTracker:
                  dataset: str, objective: str = schema.OBJECTIVE, tb: Any = None,
                  worker: str | None = None,
                  printer: ProgressPrinter | Callable[[str], None] | None = None,
-                 records_live: bool = True, trial_cap: int | None = None) -> None:
+                 records_live: bool = True, trial_cap: int | None = None,
+                 objectives: Sequence[str] = (), max_params: int | None = None) -> None:
         """``records_live`` (the searcher's ``Searcher.records_live``): True, the tuner's
         oracle (an ``OptunaOracle``) records each trial in the study itself; False, the
         searcher decides outside the study (KerasTuner's own), so each trial is mirrored
@@ -182,10 +183,21 @@ class TrialTracker:
         them (``bench.runner.fail_dead_trials``).
         ``printer``: where progress goes (a ``ProgressPrinter``, or a callback for its lines).
         ``trial_cap``: this process runs at most that many trials (``bench.supervisor``
-        replaces it with a fresh one, which resumes the study)."""
+        replaces it with a fresh one, which resumes the study).
+        ``objectives``: several make a multi-objective run: a trial's values are each
+        objective at the epoch KerasTuner chose (``searchers.objectives.values_of``),
+        mirrored as the trial's values; per-epoch intermediate values, the progress line
+        and "best so far" stay on the first one (``objective``). ``max_params``: the size
+        cap, mirrored as Optuna's constraint ``n_params - max_params``."""
         self.study, self.budget, self.label, self.seed = study, budget, label, seed
         self.records_live = records_live
         self.dataset, self.objective, self.tb, self.worker = dataset, objective, tb, worker
+        self.objectives = list(objectives) or [objective]
+        if len(self.objectives) > 1:
+            self.objective = self.objectives[0]
+        self.max_params = max_params
+        # the first objective's direction: what "best so far" means
+        self._sign = -1.0 if schema.OBJECTIVE_DIRECTIONS.get(self.objective) == "maximize" else 1.0
         # Workers share the budget: read it from the store (this epoch is reported there
         # already), so N workers stop together instead of overshooting.
         self.shared = worker is not None
@@ -194,9 +206,12 @@ class TrialTracker:
         self.used_at_start = store.epochs_used(study)
         self.used_base = self.used_at_start
         self.run_started = time.monotonic()
-        values = [t.value for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                  if t.value is not None]
-        self.best: float | None = min(values) if values else None  # the study's, on resume too
+        # the study's, on resume too: the first objective (``t.value`` raises on several),
+        # feasible trials only (a size cap)
+        values = [t.values[0] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                  if t.values and all(c <= 0 for c in t.constraints.values())]
+        self.best: float | None = (min(values, key=lambda v: self._sign * v) if values
+                                   else None)
         self.counts = {s: 0 for s in ("COMPLETE", "PRUNED", "FAIL")}
         self.trial_cap = trial_cap
         self.capped = False  # True once the search stopped because of ``trial_cap``
@@ -306,24 +321,39 @@ class TrialTracker:
         run = self._running.pop(trial.trial_id)
         state = _STATES.get(trial.status, TrialState.FAIL)
         value = trial.score if state == TrialState.COMPLETE else None
-        if value is not None and not math.isfinite(value):
-            state, value = TrialState.FAIL, None
+        values = [value] if value is not None else None
+        if state == TrialState.COMPLETE and len(self.objectives) > 1:
+            # KerasTuner's score is its sum; the study gets each objective at that epoch
+            from searchers import objectives as mo  # imports TensorFlow: only in a trial's process
+            values = mo.values_of(trial, self.objectives)
+            if values is None:
+                state, value = TrialState.FAIL, None
+                attrs[schema.T_ERROR] = (f"an objective of {', '.join(self.objectives)} is "
+                                         "missing from the trial's metrics")
+            else:
+                value = values[0]
+        if values is not None and not all(math.isfinite(v) for v in values):
+            state, value, values = TrialState.FAIL, None, None
         if state == TrialState.FAIL and trial.message:
             attrs[schema.T_ERROR] = trial.message.strip()[-2000:]
+        constraint = (float(run.n_params) - float(self.max_params)
+                      if self.max_params is not None and run.n_params is not None else None)
         if mirror:
             attrs[schema.T_WALL] = round(time.perf_counter() - run.started, 4)
         if mirror and run.record_id is not None:
-            self._close_record(run.record_id, state, value, attrs)
+            self._close_record(run.record_id, state, values, attrs, constraint)
             self.mirrored.add(trial.trial_id)
             number = seam.storage_of(self.study).get_trial_number_from_id(run.record_id)
         self.used_base += run.epochs
         self.counts[state.name] += 1
-        if value is not None and (self.best is None or value < self.best):
+        feasible = constraint is None or constraint <= 0
+        if value is not None and feasible and (
+                self.best is None or self._sign * value < self._sign * self.best):
             self.best = value
         if self.tb:
             final = {"epochs_trained": float(run.epochs)}
-            if value is not None:  # pruned / failed trials leave the objective cell blank
-                final[self.objective] = value
+            if values is not None:  # pruned / failed trials leave the objective cells blank
+                final.update(zip(self.objectives, values))
             if schema.T_VAL_ACC in attrs:
                 final["val_accuracy"] = attrs[schema.T_VAL_ACC]
             self.tb.end_trial(self._tb_id(trial), state.name, final)
@@ -341,12 +371,20 @@ class TrialTracker:
         return seam.storage_of(self.study).create_new_trial(seam.study_id(self.study),
                                                             template_trial=template)
 
-    def _close_record(self, record_id: int, state: TrialState, value: float | None,
-                      attrs: dict[str, Any]) -> None:
+    def _close_record(self, record_id: int, state: TrialState, values: list[float] | None,
+                      attrs: dict[str, Any], constraint: float | None = None) -> None:
         storage = seam.storage_of(self.study)
         for key, item in attrs.items():
             storage.set_trial_user_attr(record_id, key, item)
-        storage.set_trial_state_values(record_id, state, [value] if value is not None else None)
+        if constraint is not None:
+            # Optuna's constraint attr, in the form Optuna itself writes it (its public
+            # create_trial(constraints=...) makes the system attr; trial.set_constraint
+            # needs a live trial, and this record was created through the storage)
+            form = optuna.trial.create_trial(state=TrialState.RUNNING,
+                                             constraints={schema.MAX_PARAMS_CONSTRAINT: constraint})
+            for key, item in form.system_attrs.items():
+                storage.set_trial_system_attr(record_id, key, item)
+        storage.set_trial_state_values(record_id, state, values)
 
     # ---- presentation ------------------------------------------------------------------
     def _tb_id(self, trial: keras_tuner.engine.trial.Trial) -> str:

@@ -29,6 +29,14 @@ class SearchSettings:
     # Optuna-backed searchers with max_trials: issue the study's trial tickets (False: a
     # worker of several, whose launcher issued them once; see searchers.tickets).
     issue_tickets: bool = True
+    # Several objectives: a multi-objective run (Optuna-backed searchers search the front
+    # of a study with one direction each; KerasTuner's own sum them, as they do).
+    objectives: tuple[str, ...] = ("val_loss",)
+    max_params: int | None = None    # size cap (an Optuna constraint); None: no cap
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
 
 class Searcher(ABC):

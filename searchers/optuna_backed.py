@@ -26,11 +26,18 @@ class OptunaBacked(Searcher):
     def tuner_kwargs(self, settings: SearchSettings) -> dict[str, Any]:
         # The run owns the study (created with this sampler and pruner in bench.store),
         # so that KerasTuner and Optuna searchers are stored the same way.
-        return dict(max_trials=settings.max_trials, seed=settings.seed, study=settings.study,
-                    manage_tickets=settings.issue_tickets)
+        kwargs: dict[str, Any] = dict(max_trials=settings.max_trials, seed=settings.seed,
+                                      study=settings.study, manage_tickets=settings.issue_tickets)
+        if settings.multi_objective or settings.max_params is not None:
+            kwargs.update(multi_objective=settings.multi_objective, max_params=settings.max_params)
+        return kwargs
 
     def study_components(self, settings: SearchSettings):
         sampler, pruner = self._choices(settings)
+        if settings.multi_objective and settings.pruner is None:
+            # no pruner acts on several objectives (Optuna's Trial.report refuses them): the
+            # default's pruner is dropped; one asked for with --pruner is refused by the run
+            pruner = "none"
         return make_sampler(sampler, settings.seed), make_pruner(pruner, settings.epochs_per_trial)
 
     def label(self, settings: SearchSettings) -> str:

@@ -31,7 +31,7 @@ from keras_tuner.engine.trial import Trial as KTTrial
 from keras_tuner.engine.trial import TrialStatus
 from optuna.trial import TrialState
 
-from searchers import seam
+from searchers import objectives, seam
 from searchers.optuna_components import default_pruner, default_sampler
 from searchers.seam import suggest
 from searchers.seam import write_in_one_transaction as _write_in_one_transaction  # timed here
@@ -157,6 +157,17 @@ class OptunaOracle(keras_tuner.Oracle):
         manage_tickets: with ``max_trials``, issue the trial tickets here (True), or only
             take tickets issued once by whoever started several workers on the study
             (False; see ``searchers.tickets.top_up_tickets``).
+        multi_objective: with a list of objectives, run a multi-objective study (one
+            direction per objective, every value told; ``searchers.objectives``) instead of
+            KerasTuner's sum of them. No pruner can act on several objectives (Optuna's
+            ``Trial.report`` refuses them): passing one other than ``NopPruner`` is an
+            error, and the default is no pruning. ``get_best_trials`` then returns the
+            Pareto-optimal (feasible) trials ordered by the first objective, then the
+            other finished trials by the first objective.
+        max_params: a cap on the model's parameter count: larger models are marked
+            infeasible with Optuna's constraint API (``set_constraint("max_params",
+            n_params - max_params)``); they are trained and kept, and samplers that
+            handle constraints (TPE, NSGA-II, GP) steer away from them.
     """
 
     def __init__(
@@ -176,7 +187,19 @@ class OptunaOracle(keras_tuner.Oracle):
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
         manage_tickets: bool = True,
+        multi_objective: bool = False,
+        max_params: int | None = None,
     ) -> None:
+        if objective is not None:
+            objective = objectives.create_objective(objective)  # knows "params"
+        self.multi_objective = bool(multi_objective)
+        self.max_params = objectives.check_max_params(max_params)
+        if self.multi_objective:
+            if len(objectives.objectives_of(objective)) < 2:
+                raise ValueError("multi_objective=True needs a list of at least two objectives, "
+                                 f"got {objective!r}")
+            objectives.check_pruner(pruner, objective)
+            pruner = pruner or optuna.pruners.NopPruner()
         super().__init__(
             objective=objective,
             max_trials=max_trials,
@@ -193,7 +216,7 @@ class OptunaOracle(keras_tuner.Oracle):
                 study_name=study_name,
                 sampler=sampler or default_sampler(seed),
                 pruner=pruner or default_pruner(),
-                direction=_direction(self.objective),
+                directions=self._directions(),
                 load_if_exists=True,
             )
             n_existing = len(study.trials)
@@ -203,10 +226,15 @@ class OptunaOracle(keras_tuner.Oracle):
                 # Offset the seed by the study's size: still deterministic, not a replay.
                 study.sampler = default_sampler((seed + n_existing) % 2**32)
         self.study = study
+        if len(study.directions) != len(self._directions()):
+            raise ValueError(
+                f"study {study.study_name!r} has {len(study.directions)} objective(s), this "
+                f"search {len(self._directions())} ({', '.join(self._metric_names())}): use "
+                "another study name, or the same objectives as the study")
         if study.metric_names is None:  # the dashboard shows "Objective 0" without a name
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                study.set_metric_names([self.objective.name])
+                study.set_metric_names(self._metric_names())
         self._storage = seam.storage_of(study)
         self._study_id = self._storage.get_study_id_from_name(study.study_name)
         self._live: dict[str, optuna.Trial] = {}          # KerasTuner trial id -> live trial
@@ -252,7 +280,11 @@ class OptunaOracle(keras_tuner.Oracle):
         return trial
 
     def report(self, trial_id: str, value: float, step: int) -> bool:
-        """Report an intermediate objective value; True when the pruner says stop."""
+        """Report an intermediate objective value; True when the pruner says stop.
+
+        Multi-objective: ``value`` is the first objective's; it is stored as the epoch's
+        intermediate value (what counts a killed trial's epochs, and draws its curve) but
+        nothing prunes: Optuna's ``Trial.report`` refuses several objectives."""
         if trial_id in self._pruned:
             return True  # a later execution (executions_per_trial > 1) of a pruned trial
         otrial = self._live.get(trial_id)
@@ -262,6 +294,10 @@ class OptunaOracle(keras_tuner.Oracle):
         if step in reported:
             return False  # a second execution of the same epoch: the first value stays
         reported.add(step)
+        if self.multi_objective:
+            self._storage.set_trial_intermediate_value(seam.storage_trial_id(otrial), step,
+                                                       float(value))
+            return False
         otrial.report(float(value), step)
         if otrial.should_prune():
             self._pruned.add(trial_id)
@@ -318,6 +354,28 @@ class OptunaOracle(keras_tuner.Oracle):
             kt_trial = self.trials[trial.trial_id]
             if not self.will_retry(kt_trial.trial_id):  # else KerasTuner runs it again
                 self._finish(kt_trial)
+
+    def get_best_trials(self, num_trials: int = 1) -> list[KTTrial]:
+        """KerasTuner's ranking; multi-objective: the Pareto-optimal feasible trials
+        first (``study.best_trials``), then the other completed ones, each group ordered by
+        the first objective (KerasTuner's summed score means nothing across objectives)."""
+        if not self.multi_objective:
+            return super().get_best_trials(num_trials)
+        by_kt = {t.user_attrs.get(_KT_ID): t for t in self.study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE,))}
+        front = {t.number for t in self.study.best_trials}
+        sign = -1.0 if self._directions()[0] == "maximize" else 1.0
+        ranked = sorted(((t.number not in front, sign * t.values[0], t.number, kt_id)
+                         for kt_id, t in by_kt.items() if kt_id in self.trials))
+        return [self.trials[kt_id] for *_, kt_id in ranked[:num_trials]]
+
+    def _directions(self) -> list[Literal["minimize", "maximize"]]:
+        if self.multi_objective:
+            return objectives.optuna_directions(self.objective)
+        return [_direction(self.objective)]
+
+    def _metric_names(self) -> list[str]:
+        return objectives.names(self.objective) if self.multi_objective else [self.objective.name]
 
     # ---- KerasTuner state (resume) ------------------------------------------------
     def get_state(self) -> dict[str, Any]:
@@ -466,10 +524,24 @@ class OptunaOracle(keras_tuner.Oracle):
             return
         status = kt_trial.status
         if self.before_tell is not None:
-            self.before_tell(kt_trial.trial_id, otrial)
+            with _writes_at_once(otrial):  # the caller's user attrs: one commit, not one each
+                self.before_tell(kt_trial.trial_id, otrial)
+        values: float | list[float] | None = kt_trial.score
+        if self.multi_objective and status == TrialStatus.COMPLETED:
+            values = objectives.values_of(kt_trial, self.objective)
+            if values is None:
+                kt_trial.message = (f"no value for every objective ({', '.join(self._metric_names())})"
+                                    " in the trial's metrics")
         try:
-            if status == TrialStatus.COMPLETED and math.isfinite(kt_trial.score):
-                self.study.tell(otrial, kt_trial.score)
+            if self.max_params is not None:
+                n_params = (kt_trial.metrics.get_last_value(objectives.PARAMS)
+                            if kt_trial.metrics.exists(objectives.PARAMS) else None)
+                if n_params is not None:
+                    otrial.set_constraint(objectives.MAX_PARAMS,
+                                          objectives.constraint(n_params, self.max_params))
+            if status == TrialStatus.COMPLETED and values is not None and all(
+                    math.isfinite(v) for v in (values if isinstance(values, list) else [values])):
+                self.study.tell(otrial, values)
             elif status == TrialStatus.STOPPED:
                 self.study.tell(otrial, state=TrialState.PRUNED)
             else:

@@ -18,6 +18,20 @@ study between workers and machines).
 
 Disk: only the best ``keep_best_checkpoints`` trials (default 3) keep their weights file;
 ``keep_best_checkpoints=None`` keeps every trial's, as KerasTuner does.
+
+Several objectives, e.g. accuracy against model size (``"params"`` is the built model's
+parameter count, no user code needed)::
+
+    tuner = OptunaSearch(build_model, objective=["val_loss", "params"],
+                         multi_objective=True, max_params=60_000, max_trials=40)
+    tuner.search(...)
+    front = tuner.study.best_trials          # Optuna's Pareto front (feasible trials)
+    hps = tuner.get_best_hyperparameters(3)  # Pareto-optimal first, by val_loss
+
+KerasTuner would sum the two into one score; ``multi_objective=True`` keeps them apart
+(see ``searchers.objectives``). No pruning then: Optuna cannot prune on several
+objectives, and passing a pruner is an error. ``max_params`` marks larger models
+infeasible (Optuna's constraint API); it also works with one objective.
 """
 from __future__ import annotations
 
@@ -36,7 +50,7 @@ import keras_tuner
 import optuna
 from keras_tuner.engine.trial import TrialStatus
 
-from searchers import seam
+from searchers import objectives, seam
 from searchers.optuna_oracle import OptunaOracle
 
 # A model this large leaves garbage worth a full collection before the next build.
@@ -77,6 +91,8 @@ class OptunaSearch(keras_tuner.Tuner):
         keep_best_checkpoints: int | None = 3,
         collect_every: int = 10,
         manage_tickets: bool = True,
+        multi_objective: bool = False,
+        max_params: int | None = None,
         **kwargs: Any,
     ) -> None:
         if keep_best_checkpoints is not None and (
@@ -116,6 +132,8 @@ class OptunaSearch(keras_tuner.Tuner):
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
             manage_tickets=manage_tickets,
+            multi_objective=multi_objective,
+            max_params=max_params,
         )
         super().__init__(oracle=oracle, hypermodel=hypermodel, overwrite=False, **kwargs)
 
@@ -169,6 +187,25 @@ class OptunaSearch(keras_tuner.Tuner):
             if name == base or name.startswith(base + "."):
                 seam.kt_remove(path)
 
+    def results_summary(self, num_trials: int = 10) -> None:
+        """KerasTuner's; multi-objective: the Pareto front (feasible trials), ordered by
+        the first objective, with every objective's value and the hyperparameters."""
+        if not self.oracle.multi_objective:
+            return super().results_summary(num_trials)
+        names = objectives.names(self.oracle.objective)
+        sign = -1.0 if self.study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1.0
+        front = sorted(self.study.best_trials, key=lambda t: sign * t.values[0])
+        print("Results summary")
+        print(f"Results in {self.project_dir}")
+        print(f"Pareto front ({', '.join(names)}): {len(front)} trial(s), by {names[0]}")
+        for t in front[:num_trials]:
+            print()
+            print(f"Trial {t.user_attrs.get('kt_trial_id')} (#{t.number}): "
+                  + ", ".join(f"{n}={v:.6g}" for n, v in zip(names, t.values)))
+            for name, value in t.params.items():
+                print(f"{name}: {value}")
+        return None
+
     def get_best_models(self, num_models: int = 1) -> list[Any]:
         """KerasTuner's, with a clear error where the checkpoints were not kept."""
         k = self.keep_best_checkpoints
@@ -200,6 +237,8 @@ class OptunaSearch(keras_tuner.Tuner):
                                        self._get_checkpoint_fname(trial.trial_id),
                                        self._may_be_kept)
         original_callbacks = kwargs.pop("callbacks", [])
+        if objectives.wants_params(self.oracle.objective, self.oracle.max_params):
+            original_callbacks = objectives.with_params_callback(original_callbacks)
         histories = []
         for execution in range(self.executions_per_trial):
             copied_kwargs = copy.copy(kwargs)
@@ -217,7 +256,7 @@ class OptunaSearch(keras_tuner.Tuner):
         not written. Strictly worse than the k-th best finished trial: never kept (on a
         tie KerasTuner's order decides, so the file is written and ranked as usual)."""
         k = self.keep_best_checkpoints
-        if k is None:
+        if k is None or self.oracle.multi_objective:  # ranked on a front once it has ended
             return True
         best = self.oracle.get_best_trials(k)
         scored = [t for t in best if t.status == TrialStatus.COMPLETED
@@ -258,6 +297,8 @@ class OptunaSearch(keras_tuner.Tuner):
         super().on_epoch_end(trial, model, epoch, logs)
         self.oracle.check_stop()
         objective = self.oracle.objective
+        if self.oracle.multi_objective:  # the first objective's curve (nothing prunes)
+            objective = objectives.objectives_of(objective)[0]
         if logs and objective.has_value(logs):
             if self.oracle.report(trial.trial_id, objective.get_value(logs), step=epoch + 1):
                 model.stop_training = True

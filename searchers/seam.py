@@ -360,6 +360,29 @@ def stale_trial_ids(storage: optuna.storages.BaseStorage, sid: int) -> list[int]
     return storage._get_stale_trial_ids(sid)  # type: ignore[attr-defined]  # heartbeat storages
 
 
+def constraint_system_attrs(name: str, value: float) -> dict[str, float]:
+    """The system attr ``Trial.set_constraint(name, value)`` writes (``constraints:<name>``),
+    for a trial created whole (a mirrored KerasTuner trial) rather than asked."""
+    from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
+    return {f"{_CONSTRAINTS_KEY}:{name}": float(value)}
+
+
+def pareto_front(trials: list[optuna.trial.FrozenTrial],
+                 directions: list[optuna.study.StudyDirection]) -> list[optuna.trial.FrozenTrial]:
+    """The feasible non-dominated COMPLETE trials among ``trials`` (what
+    ``Study.best_trials`` computes, for trials from several studies:
+    ``optuna.study._multi_objective._get_pareto_front_trials_by_trials``)."""
+    from optuna.study._multi_objective import _get_pareto_front_trials_by_trials
+    return _get_pareto_front_trials_by_trials(trials, directions, consider_constraint=True)
+
+
+def hypervolume(points: Any, reference: Any) -> float:
+    """The hypervolume dominated by ``points`` (minimised, n x m) up to ``reference`` (m):
+    Optuna's own ``optuna._hypervolume.compute_hypervolume``."""
+    from optuna._hypervolume import compute_hypervolume
+    return float(compute_hypervolume(points, reference))
+
+
 PARAM_WRITE, USER_ATTR_WRITE = "param", "user_attr"
 
 
@@ -476,6 +499,19 @@ def route_kt_json_writes(save_json: Callable[[str, object], str]) -> None:
     through ``keras_tuner.src.utils.save_json``, looked up at call time."""
     from keras_tuner.src import utils
     utils.save_json = save_json
+
+
+def kt_create_objective(objective: Any) -> Any:
+    """KerasTuner's own objective factory (``keras_tuner.src.engine.objective.
+    create_objective``: a name's direction inferred, a list made a ``MultiObjective``)."""
+    from keras_tuner.src.engine import objective as objective_module
+    return objective_module.create_objective(objective)
+
+
+def kt_multi_objective(objectives: list[Any]) -> Any:
+    """KerasTuner's ``MultiObjective`` (it sums its objectives into one score)."""
+    from keras_tuner.src.engine import objective as objective_module
+    return objective_module.MultiObjective(objectives)
 
 
 # KerasTuner's private methods the benchmark overrides or calls on its own subclasses

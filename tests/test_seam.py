@@ -146,6 +146,39 @@ def _run_one(oracle: Any) -> Any:
     return trial
 
 
+def test_constraint_system_attrs_is_what_set_constraint_writes(tmp_path: Path) -> None:
+    study = _sqlite_study(tmp_path)
+    asked = study.ask()
+    asked.set_constraint("max_params", 7.0)
+    study.tell(asked, 1.0)
+    written = {k: v for k, v in study.trials[0].system_attrs.items() if k.startswith("constraints")}
+    assert written == seam.constraint_system_attrs("max_params", 7)
+    made = optuna.trial.create_trial(value=2.0, system_attrs=seam.constraint_system_attrs("c", -1))
+    assert made.constraints == {"c": -1.0}  # read back as Optuna reads its own
+
+
+def test_pareto_front_is_best_trials_and_hypervolume_is_optunas(tmp_path: Path) -> None:
+    import numpy as np
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    points = [(1.0, 5.0), (2.0, 2.0), (3.0, 3.0), (0.5, 9.0), (4.0, 1.0)]
+    for i, (a, b) in enumerate(points):
+        attrs = seam.constraint_system_attrs("cap", 1.0 if i == 3 else -1.0)  # (0.5, 9) infeasible
+        study.add_trial(optuna.trial.create_trial(values=[a, b], system_attrs=attrs))
+    front = seam.pareto_front(study.trials, study.directions)
+    assert {t.number for t in front} == {t.number for t in study.best_trials} == {0, 1, 4}
+    # dominated area up to (5, 10): a staircase over (1,5), (2,2), (4,1)
+    expected = (2 - 1) * (10 - 5) + (4 - 2) * (10 - 2) + (5 - 4) * (10 - 1)
+    got = seam.hypervolume(np.array([[1.0, 5.0], [2.0, 2.0], [4.0, 1.0]]), np.array([5.0, 10.0]))
+    assert got == pytest.approx(expected)
+
+
+def test_kerastuner_objective_factory_and_multi_objective() -> None:
+    assert seam.kt_create_objective("val_accuracy").direction == "max"
+    multi = seam.kt_multi_objective([keras_tuner.Objective("a", "min"), keras_tuner.Objective("b", "max")])
+    assert multi.get_value({"a": 3.0, "b": 1.0}) == 2.0  # KerasTuner's signed sum
+    assert [o.name for o in multi.objectives] == ["a", "b"]
+
+
 def test_retry_queue_is_the_oracles_live_list(tuner: Any) -> None:
     queue = seam.retry_queue(tuner.oracle)
     assert queue == [] and queue is tuner.oracle.get_state()["retry_queue"]

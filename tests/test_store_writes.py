@@ -226,6 +226,30 @@ def test_retry_records_params_in_one_commit(tmp_path):
     assert again.optuna_trial("t0").storage is again.study._storage
 
 
+def test_attrs_before_tell_in_one_commit(tmp_path, today):
+    """The ``before_tell`` hook's user attrs (the benchmark's per-trial record: wall and fit
+    seconds, epochs, curve...) reach the store in one commit, then ``tell``; the stored
+    trial is the one per-call writes leave."""
+    attrs = {f"attr{i}": i for i in range(6)} | {"curve": {"val_loss": [0.5, 0.4]}}
+    finished = {}
+    for label, ctx in (("new", contextlib.nullcontext), ("old", today)):
+        storage = rdb(tmp_path, f"{label}.db")
+        orc = oracle(storage)
+        orc.before_tell = lambda _id, live: [live.set_user_attr(k, v) for k, v in attrs.items()]
+        orc.populate_space("t0")
+        kt = trial_module.Trial(space(), trial_id="t0", status=trial_module.TrialStatus.COMPLETED)
+        kt.score = 0.25
+        with ctx(), Commits(storage.engine).counting() as commits:
+            orc._finish(kt)
+        finished[label] = (commits, orc.study.trials[0])
+    (new, new_trial), (old, old_trial) = finished["new"], finished["old"]
+    assert new.writing("trial_user_attributes") == 1
+    assert old.writing("trial_user_attributes") == len(attrs)
+    assert new_trial.user_attrs == old_trial.user_attrs == {"kt_trial_id": "t0", **attrs}
+    assert new_trial.state == old_trial.state == TrialState.COMPLETE
+    assert new_trial.value == old_trial.value == 0.25
+
+
 def test_in_memory_storage(today):
     """Not an RDB store: the writes are the plain per-call ones, values unchanged."""
     got, want = [], []

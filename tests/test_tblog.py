@@ -309,3 +309,24 @@ def test_real_tensorboard_server(study: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_every_objective_of_a_multi_objective_run_is_a_metric(tmp_path: Path) -> None:
+    """Issue 15: val_loss and params both show as HParams metrics marked "(objective)"."""
+    logdir = tmp_path / "toon-optuna-mo-s0"
+    log = HParamsLogger(logdir, space_hyperparameters(), objectives=("val_loss", "params"),
+                        metrics=("loss", "accuracy", "val_loss", "val_accuracy", "params"))
+    log.start_trial("0", TRIALS["0"])
+    log.log_epoch("0", 1, {"loss": 1.0, "val_loss": 0.9, "params": 1234.0})
+    log.end_trial("0", "COMPLETE", {"val_loss": 0.9, "params": 1234.0})
+    log.close()
+    back = read_hparams(logdir)
+    cfg = back["config"]
+    assert cfg["metrics"] == ["val_loss", "params", "loss", "accuracy", "val_accuracy",
+                              "epochs_trained"]
+    shown = {m["name"]: m["display_name"] for m in cfg["metric_infos"]}
+    assert shown["val_loss"] == "val_loss (objective)" and shown["params"] == "params (objective)"
+    assert shown["loss"] == "loss"
+    trial = back["trials"]["0"]
+    assert trial["metrics"]["params"] == 1234.0 and trial["metrics"]["val_loss"] == pytest.approx(0.9)
+    assert trial["scalars"]["params"] == [(1, 1234.0)]

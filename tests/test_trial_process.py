@@ -131,3 +131,9 @@ def test_config_round_trips_through_the_command_line() -> None:
                     sampler="random", pruner="median", batch_size=16, verbose=True)
     args = build_parser().parse_args(["run", *supervisor.config_argv(cfg)])
     assert _config(args, args.searcher, args.seed) == cfg
+    # issue 15: the objectives and the size cap reach the trial processes too
+    mo = RunConfig(searcher="random", preset="quick", objectives=("val_loss", "params"),
+                   max_params=5000)
+    args = build_parser().parse_args(["run", *supervisor.config_argv(mo)])
+    assert _config(args, args.searcher, args.seed) == mo
+    assert "--objectives" not in supervisor.config_argv(cfg)  # the default: no flag
