@@ -46,6 +46,10 @@ TRIALS = [
     (TrialState.FAIL, {1: 1.50}),
 ]
 START_TIMEOUT = 60.0
+MO_NAME = "toon-optuna-mo-s0"  # a multi-objective run: val_loss against model size
+# (val_loss, n_params, feasible under the cap) per trial; the front is #0 and #2 (#3 is
+# infeasible, #1 is dominated by #2)
+MO_TRIALS = [(0.40, 900, True), (0.60, 5000, True), (0.50, 600, True), (0.30, 70000, False)]
 
 
 def _env() -> dict[str, str]:
@@ -86,6 +90,25 @@ def _expected_store(url: str) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def _multi_objective_study(url: str) -> None:
+    """A multi-objective run's study as the benchmark stores it (bench/store.py)."""
+    from searchers.seam import constraint_system_attrs
+    study = bench_store.create_study(url, MO_NAME, metric_names=("val_loss", "params"),
+                                     directions=("minimize", "minimize"))
+    study.set_user_attr(schema.STUDY_BENCH, {
+        "kind": schema.KIND_SEARCH, "searcher": "optuna", "backend": "optuna", "seed": 0,
+        "dataset": "toon", "objectives": ["val_loss", "params"],
+        "directions": ["minimize", "minimize"], "max_params": 60812})
+    for i, (loss, size, feasible) in enumerate(MO_TRIALS):
+        assert feasible == (size <= 60812)  # the table above says what the cap makes of it
+        study.add_trial(create_trial(
+            values=[loss, size], params={"conv_1_filters": 4 * (1 + i % 4)},
+            distributions={"conv_1_filters": DISTS["conv_1_filters"]},
+            intermediate_values={1: loss + 0.2, 2: loss},
+            user_attrs={schema.T_PARAMS: size, schema.T_KT_ID: f"{i:04d}"},
+            system_attrs=constraint_system_attrs("max_params", size - 60812)))
+
+
 def _get(port: int, path: str, timeout: float = 10.0) -> Any:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
         assert resp.status == 200
@@ -106,7 +129,9 @@ def _stop(proc: subprocess.Popen) -> None:
 def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
     root = tmp_path_factory.mktemp("dashboard")
     url = f"sqlite:///{root / 'studies.db'}"
-    return url, _expected_store(url)
+    expected = _expected_store(url)
+    _multi_objective_study(url)
+    return url, expected
 
 
 @pytest.fixture(scope="module")
@@ -141,9 +166,9 @@ def server(store: tuple[str, dict[str, Any]],
 def test_lists_every_study(server: dict[str, Any], store: tuple[str, dict[str, Any]]) -> None:
     _, expected = store
     listed = {s["study_name"]: s for s in server["studies"]["study_summaries"]}
-    assert set(listed) == set(expected)
+    assert set(listed) == set(expected) | {MO_NAME}
     for name, summary in listed.items():
-        assert summary["directions"] == ["minimize"], name
+        assert summary["directions"] == ["minimize"] * (2 if name == MO_NAME else 1), name
         assert summary["user_attrs"], f"{name}: no user attrs shown"
         assert "bench" in {a["key"] for a in summary["user_attrs"]}
 
@@ -172,6 +197,23 @@ def test_study_detail_has_trials_and_intermediate_values(
         assert detail["objective_names"] == ["val_loss"], name  # not "Objective 0"
         best = min(r["value"] for r in rows if r["value"] is not None)
         assert [b["values"][0] for b in detail["best_trials"]] == pytest.approx([best]), name
+
+
+def test_multi_objective_study_has_two_directions_and_the_front(server: dict[str, Any]) -> None:
+    """What the dashboard draws its Pareto-front plot from: two directions, both metric
+    names, the non-dominated trials. optuna-dashboard 0.21 reads only Optuna's old list
+    form of constraints (system attr ``constraints``), not ``set_constraint``'s keyed form
+    that Optuna 5 writes: its front also shows the infeasible #3 (``study.best_trials``,
+    the report and the samplers honour the cap)."""
+    study_id = next(s["study_id"] for s in server["studies"]["study_summaries"]
+                    if s["study_name"] == MO_NAME)
+    detail = _get(server["port"], f"/api/studies/{study_id}")
+    assert detail["directions"] == ["minimize", "minimize"]
+    assert detail["objective_names"] == ["val_loss", "params"]
+    assert sorted(b["number"] for b in detail["best_trials"]) == [0, 2, 3]
+    assert all(t["constraints"] == [] for t in detail["trials"])  # the keyed form: unseen
+    values = {t["number"]: t["values"] for t in detail["trials"]}
+    assert values == {i: [loss, size] for i, (loss, size, _ok) in enumerate(MO_TRIALS)}
 
 
 def test_binds_loopback_by_default(server: dict[str, Any]) -> None:
