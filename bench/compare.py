@@ -75,7 +75,9 @@ def run_compare(settings: CompareSettings) -> int:
     storage = store.open_storage(cfg.storage)
     dataset = optuna.load_study(study_name=summaries[0].study_name, storage=storage).user_attrs[
         schema.STUDY_BENCH]["dataset"]
-    record_measurement(storage, f"{dataset}-compare", schema.KIND_COMPARE, {
+    # a multi-objective compare is its own record, beside the single-objective one
+    tag = f"-{schema.MULTI_OBJECTIVE_TAG}" if cfg.multi_objective else ""
+    record_measurement(storage, f"{dataset}-compare{tag}", schema.KIND_COMPARE, {
         "dataset": dataset, "wall_seconds": round(time.monotonic() - started, 1),
         "searchers": searchers, "seeds": seeds,
         "budget_epochs": cfg.budget_epochs, "epochs_per_trial": cfg.epochs_per_trial,

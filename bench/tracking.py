@@ -81,6 +81,8 @@ class TrialEvent:
     budget: int
     eta_seconds: float | None    # None: not estimable yet
     params: dict[str, Any]
+    n_params: int | None = None  # shown when model size is an objective or capped
+    max_params: int | None = None
 
 
 def _who(label: str, seed: int, worker: str | None) -> str:
@@ -116,6 +118,9 @@ class ProgressPrinter:
         eta = _fmt_seconds(e.eta_seconds) if e.eta_seconds is not None else "?"
         ident = f"#{e.number}" if e.number is not None else f"kt {e.kt_id}"
         acc = f" acc={e.val_accuracy:.3f}" if e.val_accuracy is not None else ""
+        if e.n_params is not None:
+            over = e.max_params is not None and e.n_params > e.max_params
+            acc += f" params={e.n_params}" + (" (infeasible)" if over else "")
         return (f"[{_who(e.label, e.seed, e.worker)}] trial {ident} {e.state:<8} "
                 f"{e.objective}={shown}{acc} best={best} | {e.epochs} ep {e.wall:.1f}s"
                 f" | budget {e.used}/{e.budget} ep | ETA {eta} | "
@@ -404,7 +409,10 @@ class TrialTracker:
             kt_id=str(trial.trial_id), state=state.name, objective=self.objective,
             value=value, val_accuracy=attrs.get(schema.T_VAL_ACC), best=self.best,
             epochs=run.epochs, wall=attrs[schema.T_WALL], used=used,
-            budget=self.budget.epochs, eta_seconds=eta, params=params)
+            budget=self.budget.epochs, eta_seconds=eta, params=params,
+            n_params=(run.n_params if len(self.objectives) > 1 or self.max_params is not None
+                      else None),
+            max_params=self.max_params)
 
 
 _CURVE_KEYS = ("val_loss", "val_accuracy", "loss", "accuracy")

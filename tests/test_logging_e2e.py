@@ -325,6 +325,7 @@ def test_progress_printer_formats_trial_and_run_lines() -> None:
     from dataclasses import replace
     printer.trial_ended(replace(event, number=None, state="PRUNED", value=None,
                                 val_accuracy=None, best=None, eta_seconds=None))
+    printer.trial_ended(replace(event, n_params=70000, max_params=60812))  # size matters
     printer.note("tpe", 1, None, "the trial process (7) died")
     assert lines == [
         "[tpe s1 w0] study 'toon-tpe-s1' in sqlite:///s.db | data toon 48x16 (preset quick) "
@@ -333,5 +334,7 @@ def test_progress_printer_formats_trial_and_run_lines() -> None:
         "budget 4/6 ep | ETA 2m05s | lr=0.001 units=8",
         "[tpe s1] trial kt 03 PRUNED   val_loss=- best=- | 2 ep 3.1s | budget 4/6 ep | ETA ? | "
         "lr=0.001 units=8",
+        "[tpe s1] trial #3 COMPLETE val_loss=0.5123 acc=0.750 params=70000 (infeasible) "
+        "best=0.5000 | 2 ep 3.1s | budget 4/6 ep | ETA 2m05s | lr=0.001 units=8",
         "[tpe s1] the trial process (7) died",
     ]

@@ -112,6 +112,8 @@ def test_compare_retrains_each_front_and_the_report_draws_it(
             assert set(row) >= {"trial", "params", "n_params", "val_loss", "test_accuracy", "test_loss"}
             assert row["n_params"] == t.values[1] and row["val_loss"] == t.values[0]
         assert study.user_attrs[schema.STUDY_RETRAIN]["trial"] == front[0]["trial"]
+    names = {s.study_name for s in optuna.get_all_study_summaries(storage_url)}
+    assert "toon-compare-mo" in names and "toon-compare" not in names  # its own record
     text = Path(write_report(storage_url, out=str(workdir / "RESULTS.md"),
                              plots_dir=str(workdir / "results"))).read_text()
     assert "### Accuracy against model size" in text
