@@ -1230,7 +1230,9 @@ def answer_for(dataset: str, group: DatasetStudies) -> list[str]:
 
 def _answer_real(dataset: str, runs: dict[str, list[Run]], group: DatasetStudies) -> list[str]:
     """The real runs' part of the answer: medians, and the retrained models against the
-    baseline."""
+    baseline. Single-objective runs only: a multi-objective run searched for another
+    thing (its section answers for it)."""
+    runs = {s: rs for s, rs in runs.items() if all(len(r.objectives) == 1 for r in rs)}
     stats = {s: searcher_stats(rs, None) for s, rs in runs.items()}
     best = {s: m for s, st in stats.items() if (m := median(st.best)) is not None}
     if not best:
