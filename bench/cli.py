@@ -6,7 +6,7 @@ import logging
 import os
 import signal
 import sys
-from typing import NoReturn, Sequence
+from typing import Callable, NoReturn, Sequence
 
 from bench import quiet, schema
 from bench.errors import INTERRUPTED, Reported, RunError, UserError
@@ -32,14 +32,21 @@ def _image_size(text: str) -> tuple[int, int]:
     return h, w
 
 
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+def _whole_number_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+    return parse
+
+
+_non_negative = _whole_number_at_least(0)
+_positive = _whole_number_at_least(1)
 
 
 def _objectives(text: str) -> tuple[str, ...]:
@@ -51,16 +58,6 @@ def _objectives(text: str) -> tuple[str, ...]:
     except UserError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--objectives").strip(" :")) from None
     return names
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _trial_process(text: str) -> tuple[int, int]:
