@@ -461,6 +461,8 @@ else:  # at run time a plain mixin; tracked() puts the real Tuner class after it
 class TrackingMixin(_TunerHooks):
     """KerasTuner hooks -> ``TrialTracker``. Put before the Tuner class in the MRO."""
 
+    passes_fit_args_through = True  # its run_trial hands them on unchanged (OptunaSearch)
+
     def __init__(self, *args: Any, tracker: TrialTracker, **kwargs: Any) -> None:
         self.tracker = tracker
         self._ending: dict[str, Any] = {}

@@ -344,6 +344,10 @@ class OptunaOracle(keras_tuner.Oracle):
                          exc_info=True)
             self._live.pop(kt_id, None)
 
+    def is_pruned(self, trial_id: str) -> bool:
+        """Whether the pruner stopped this trial: it will end STOPPED, not COMPLETED."""
+        return trial_id in self._pruned
+
     @keras_tuner.synchronized
     def end_trial(self, trial: KTTrial) -> None:
         if trial.trial_id in self._pruned:

@@ -16,6 +16,10 @@ an SQL store (by default an SQLite file inside the project directory, so
 ``overwrite=False`` resumes; pass ``storage=`` a PostgreSQL or MySQL URL to share the
 study between workers and machines).
 
+Data: NumPy ``x``/``y``/``validation_data`` become one ``tf.data`` pipeline per search,
+not one per trial (``searchers.input_pipeline``: Keras's batches, cheaper set-up);
+``reuse_input_pipeline=False`` passes them to every ``model.fit`` as given.
+
 Disk: only the best ``keep_best_checkpoints`` trials (default 3) keep their weights file;
 ``keep_best_checkpoints=None`` keeps every trial's, as KerasTuner does.
 
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 import os
 import shutil
@@ -50,7 +55,7 @@ import keras_tuner
 import optuna
 from keras_tuner.engine.trial import TrialStatus
 
-from searchers import objectives, seam
+from searchers import input_pipeline, objectives, seam
 from searchers.optuna_oracle import OptunaOracle
 
 # A model this large leaves garbage worth a full collection before the next build.
@@ -93,6 +98,7 @@ class OptunaSearch(keras_tuner.Tuner):
         manage_tickets: bool = True,
         multi_objective: bool = False,
         max_params: int | None = None,
+        reuse_input_pipeline: bool = True,
         **kwargs: Any,
     ) -> None:
         if keep_best_checkpoints is not None and (
@@ -104,6 +110,8 @@ class OptunaSearch(keras_tuner.Tuner):
         if isinstance(collect_every, bool) or not isinstance(collect_every, int) or collect_every < 1:
             raise ValueError(f"collect_every must be an int >= 1; got {collect_every!r}")
         self.collect_every = collect_every
+        self.reuse_input_pipeline = bool(reuse_input_pipeline)
+        self._pipeline: input_pipeline.ArrayPipeline | None = None
         self._builds = 0
         self._last_model_params = 0
         directory = kwargs.get("directory") or "."
@@ -138,6 +146,9 @@ class OptunaSearch(keras_tuner.Tuner):
         super().__init__(oracle=oracle, hypermodel=hypermodel, overwrite=False, **kwargs)
 
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
+        if self.reuse_input_pipeline and self._fit_args_reach_fit_as_given():
+            fit_args, fit_kwargs, self._pipeline = input_pipeline.once_per_search(
+                self.hypermodel, fit_args, fit_kwargs)
         try:
             with _remember_stop(self.oracle):
                 super().search(*fit_args, **fit_kwargs)
@@ -147,6 +158,19 @@ class OptunaSearch(keras_tuner.Tuner):
             raise
         finally:
             self.oracle.stop_heartbeats()
+            self._pipeline = None
+
+    def _fit_args_reach_fit_as_given(self) -> bool:
+        """No subclass overrides the methods that take ``search()``'s fit arguments to
+        ``model.fit`` (KerasTuner's docs tune ``batch_size`` in a ``run_trial`` override),
+        except those that declare ``passes_fit_args_through = True``."""
+        for cls in type(self).__mro__:
+            if cls is OptunaSearch:
+                return True
+            if (any(name in vars(cls) for name in ("run_trial", "_build_and_fit_model"))
+                    and not vars(cls).get("passes_fit_args_through", False)):
+                return False
+        return True
 
     @property
     def study(self) -> optuna.Study:
@@ -235,7 +259,7 @@ class OptunaSearch(keras_tuner.Tuner):
         ``load_model`` / ``get_best_models`` read it as before)."""
         checkpoint = _BestWeightsAtEnd(self.oracle.objective,
                                        self._get_checkpoint_fname(trial.trial_id),
-                                       self._may_be_kept)
+                                       functools.partial(self._may_be_kept, trial.trial_id))
         original_callbacks = kwargs.pop("callbacks", [])
         if objectives.wants_params(self.oracle.objective, self.oracle.max_params):
             original_callbacks = objectives.with_params_callback(original_callbacks)
@@ -247,17 +271,25 @@ class OptunaSearch(keras_tuner.Tuner):
             callbacks.append(seam.tuner_callback(self, trial))
             callbacks.append(checkpoint)  # the best epoch across all executions
             copied_kwargs["callbacks"] = callbacks
+            if self._pipeline is not None:
+                self._pipeline.reseed()  # this fit's order follows the seed set now
             histories.append(self._build_and_fit_model(trial, *args, **copied_kwargs))
         return histories
 
-    def _may_be_kept(self, value: float) -> bool:
-        """Whether a trial whose best epoch scored ``value`` can be among the best ``k``
-        whose checkpoints are kept; if not, its file would be deleted at once, so it is
-        not written. Strictly worse than the k-th best finished trial: never kept (on a
-        tie KerasTuner's order decides, so the file is written and ranked as usual)."""
+    def _may_be_kept(self, trial_id: str, value: float) -> bool:
+        """Whether the trial, whose best epoch scored ``value``, can be among the best ``k``
+        whose checkpoints are kept; if not, its file would be deleted at once, so it is not
+        written. KerasTuner's ranking (``get_best_trials``): completed trials by score, then,
+        while fewer than ``k`` completed, the others in trial order. A trial that completes
+        is never kept when strictly worse than the k-th best completed trial (on a tie
+        KerasTuner's order decides, so the file is written and ranked as usual); a pruned
+        one (it ends STOPPED) only while the completed trials and the unfinished ones
+        before it leave room. Either ranking only gets worse for the trial later on."""
         k = self.keep_best_checkpoints
         if k is None or self.oracle.multi_objective:  # ranked on a front once it has ended
             return True
+        if self.oracle.is_pruned(trial_id):
+            return _padding_position(self.oracle.trials, trial_id) < k
         best = self.oracle.get_best_trials(k)
         scored = [t for t in best if t.status == TrialStatus.COMPLETED
                   and t.score is not None]
@@ -373,6 +405,20 @@ def _remember_stop(oracle: Any) -> Iterator[None]:
     finally:
         for sig, handler in wrapped.items():
             signal.signal(sig, handler)
+
+
+def _padding_position(trials: dict[str, Any], trial_id: str) -> int:
+    """Where a trial that ends without completing lands in KerasTuner's
+    ``get_best_trials``: after every completed trial and the unfinished ones created
+    before it (the trials dict keeps creation order)."""
+    completed = sum(t.status == TrialStatus.COMPLETED for t in trials.values())
+    before = 0
+    for other_id, other in trials.items():
+        if other_id == trial_id:
+            break
+        if other.status != TrialStatus.COMPLETED:
+            before += 1
+    return completed + before
 
 
 def _checkpoint_files(fname: str) -> list[str]:

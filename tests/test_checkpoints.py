@@ -152,6 +152,61 @@ def test_stopped_trials_pad_best_k_like_kerastuner(searched, tmp_path):
     assert len(t.get_best_models(3)) == 3
 
 
+# ------------------------------------------------ files never written
+def _saved_trial_ids(monkeypatch) -> list[str]:
+    """Trial ids whose checkpoint ``save_weights`` writes, in order."""
+    saved: list[str] = []
+    real = keras.Model.save_weights
+
+    def save(model, filepath, *args, **kwargs):
+        saved.append(os.path.basename(os.path.dirname(filepath))[len("trial_"):])
+        return real(model, filepath, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save_weights", save)
+    return saved
+
+
+def test_a_trial_worse_than_the_kth_best_writes_no_file(tmp_path, monkeypatch):
+    saved = _saved_trial_ids(monkeypatch)
+    t = OptunaSearch(build, objective="val_loss", max_trials=TRIALS, seed=5,
+                     pruner=optuna.pruners.NopPruner(), keep_best_checkpoints=1,
+                     directory=str(tmp_path), project_name="proj")
+    search(t)
+    trials = list(t.oracle.trials.values())
+    assert all(x.status == TrialStatus.COMPLETED for x in trials)
+    expected, best = [], None
+    for x in trials:  # written unless strictly worse than the best trial before it
+        if best is None or x.score <= best:
+            expected.append(x.trial_id)
+        best = x.score if best is None else min(best, x.score)
+    assert saved == expected and len(saved) < TRIALS
+    assert checkpoint_ids(t) == {t.oracle.get_best_trials(1)[0].trial_id}
+
+
+class PruneAfterTrialZero(optuna.pruners.BasePruner):
+    """Every trial after the first is pruned after its first epoch (ends STOPPED)."""
+
+    def prune(self, study, trial):
+        return trial.number >= 1 and trial.last_step is not None and trial.last_step >= 1
+
+
+def test_a_pruned_trial_writes_only_while_it_pads_the_best_k(tmp_path, monkeypatch):
+    """One trial completes: KerasTuner pads its best 2 with the first STOPPED trial, so
+    that one writes its file and the later pruned trials, never among the best 2, write
+    none."""
+    saved = _saved_trial_ids(monkeypatch)
+    t = OptunaSearch(build, objective="val_loss", max_trials=5, seed=5,
+                     pruner=PruneAfterTrialZero(), keep_best_checkpoints=K,
+                     directory=str(tmp_path), project_name="proj")
+    search(t)
+    statuses = [x.status for x in t.oracle.trials.values()]
+    assert statuses == [TrialStatus.COMPLETED] + [TrialStatus.STOPPED] * 4
+    best = [x.trial_id for x in t.oracle.get_best_trials(K)]
+    assert saved == best == list(t.oracle.trials)[:2]
+    assert checkpoint_ids(t) == set(best)
+    assert len(t.get_best_models(K)) == K
+
+
 # ------------------------------------------------ garbage collection before builds
 def test_full_collection_every_nth_build_and_after_a_large_model(tmp_path, monkeypatch) -> None:
     """KerasTuner collects before every build; OptunaSearch every `collect_every`-th, and
