@@ -16,7 +16,8 @@ DEFAULT_STORAGE = "sqlite:///studies.db"  # the store every command uses unless 
 OBJECTIVE = "val_loss"
 DIRECTION: Final = "minimize"
 # What --objectives accepts, and each one's direction (KerasTuner's inference: accuracies
-# are maximised; "params", the built model's parameter count, is minimised).
+# are maximised; "params", the built model's parameter count, is minimised). Kept here so
+# the CLI checks --objectives without importing KerasTuner; a test holds it to the library.
 OBJECTIVE_DIRECTIONS: Final = {"val_loss": "minimize", "val_accuracy": "maximize",
                                "loss": "minimize", "accuracy": "maximize", "params": "minimize"}
 MULTI_OBJECTIVE_TAG = "mo"     # default study name of a multi-objective run: <dataset>-<searcher>-mo-s<seed>

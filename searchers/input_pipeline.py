@@ -4,8 +4,9 @@
 pipeline on every call: it copies the arrays into tensors and traces the pipeline's
 functions (`bench overhead`: the largest part of "model.fit outside its epochs", about
 0.08 s of a quick trial's overhead, and once more for the validation data inside the first
-epoch). KerasTuner calls ``fit`` once per trial; :class:`ArrayPipeline` builds both
-datasets once and every trial's ``fit`` iterates them.
+epoch), and ends every other fit waiting up to half a second for ``tf.data``'s autotuning
+thread. KerasTuner calls ``fit`` once per trial; :class:`ArrayPipeline` builds both
+datasets once, without autotuning, and every trial's ``fit`` iterates them.
 
 The batches are Keras's: ``batch_size`` (default 32) with the last, partial batch kept;
 validation in order, batched by ``validation_batch_size or batch_size``; ``shuffle=False``
@@ -32,6 +33,8 @@ from typing import Any
 import keras
 import keras_tuner
 import numpy as np
+
+_AHEAD = 2  # batches prepared ahead of training
 
 # fit arguments that mean "leave this search's data alone" when set
 _UNSUPPORTED = ("sample_weight", "class_weight", "validation_split", "steps_per_epoch")
@@ -106,12 +109,16 @@ def _batches(data: tuple[Any, Any], batch_size: int, permutation: Any) -> Any:
                       else (lambda m: tf.range(m, dtype=tf.int64)))
     indices = order.flat_map(lambda p: tf.data.Dataset.from_tensor_slices(p).batch(batch_size))
     ds = indices.map(lambda i: (tf.gather(data[0], i), tf.gather(data[1], i)),
-                     num_parallel_calls=tf.data.AUTOTUNE)
+                     num_parallel_calls=_AHEAD)
     ds = ds.apply(tf.data.experimental.assert_cardinality(math.ceil(n / batch_size)))
     options = tf.data.Options()
     options.experimental_optimization.apply_default_optimizations = False  # as Keras
     options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
-    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+    # No autotuning: its background thread made the end of a fit wait for it, about half
+    # a second in every other fit here (Keras's own pipeline pays that). Two batches are
+    # gathered ahead of training, in the background.
+    options.autotune.enabled = False
+    return ds.with_options(options).prefetch(_AHEAD)
 
 
 def _is_zero(value: Any) -> bool:

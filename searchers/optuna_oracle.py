@@ -402,7 +402,7 @@ class OptunaOracle(keras_tuner.Oracle):
         if self.max_trials is None:
             return self.study.ask()
         interval = self._heartbeat_interval()
-        grace = getattr(self._storage, "grace_period", None) or 2 * (interval or 0)
+        grace = seam.grace_period(self._storage) or 2 * (interval or 0)
         deadline = time.monotonic() + (grace + interval if interval else 0)
         while (trial_id := self._take_ticket()) is None:
             running = self._storage.get_all_trials(self._study_id, deepcopy=False,

@@ -360,6 +360,14 @@ def stale_trial_ids(storage: optuna.storages.BaseStorage, sid: int) -> list[int]
     return storage._get_stale_trial_ids(sid)  # type: ignore[attr-defined]  # heartbeat storages
 
 
+def grace_period(storage: optuna.storages.BaseStorage) -> int | None:
+    """Seconds after its last heartbeat that a RUNNING trial goes stale (an RDB store's
+    ``grace_period``, which the cache Optuna puts around it, ``_CachedStorage._backend``,
+    does not pass on); None when the store sets none (Optuna then waits 2 x interval)."""
+    backend = getattr(storage, "_backend", storage)
+    return getattr(backend, "grace_period", None)
+
+
 def constraint_system_attrs(name: str, value: float) -> dict[str, float]:
     """The system attr ``Trial.set_constraint(name, value)`` writes (``constraints:<name>``),
     for a trial created whole (a mirrored KerasTuner trial) rather than asked."""

@@ -50,6 +50,9 @@ def test_unshuffled_batches_are_kerass():
             assert ox.dtype == tx.dtype == tf.float32
             np.testing.assert_array_equal(ox.numpy(), tx.numpy())
     assert int(pipeline.train.cardinality()) == 3  # Keras knows the steps per epoch
+    # no tf.data autotuning thread for a fit's end to wait for
+    assert pipeline.train.options().autotune.enabled is False
+    assert pipeline.validation.options().autotune.enabled is False
     assert [len(b) for b in labels(ArrayPipeline(X, Y).train)] == [N]  # default batch_size 32
 
 

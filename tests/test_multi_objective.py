@@ -147,3 +147,12 @@ def test_params_objective_direction_is_known():
     assert [(o.name, o.direction) for o in objective.objectives] == [
         ("val_accuracy", "max"), ("params", "min")]
     assert isinstance(create_objective("params"), keras_tuner.Objective)
+
+
+def test_the_clis_objective_table_agrees_with_the_library():
+    """bench.schema lists what --objectives accepts without importing KerasTuner; each
+    direction there is the one the library (KerasTuner's inference, "params") gives."""
+    from bench.schema import OBJECTIVE_DIRECTIONS
+    from searchers.objectives import optuna_directions
+    for name, direction in OBJECTIVE_DIRECTIONS.items():
+        assert optuna_directions(name) == [direction], name

@@ -107,6 +107,13 @@ def test_stale_trial_ids(tmp_path: Path) -> None:
     assert seam.stale_trial_ids(storage, seam.study_id(study)) == [seam.storage_trial_id(trial)]
 
 
+def test_grace_period(tmp_path: Path) -> None:
+    study = _sqlite_study(tmp_path, heartbeat_interval=5, grace_period=30)
+    assert seam.grace_period(seam.storage_of(study)) == 30
+    (tmp_path / "b").mkdir()
+    assert seam.grace_period(seam.storage_of(_sqlite_study(tmp_path / "b"))) is None
+
+
 def test_write_in_one_transaction(tmp_path: Path) -> None:
     study = _sqlite_study(tmp_path)
     trial = study.ask()
