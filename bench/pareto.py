@@ -43,23 +43,8 @@ import numpy as np
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from bench import schema
-from bench.report import (
-    DASH,
-    DatasetStudies,
-    Run,
-    _f,
-    _figure,
-    _json,
-    _link,
-    _n,
-    _save,
-    _seed_key,
-    _seeds_text,
-    _slug,
-    _table,
-    median,
-)
+from bench import render, schema
+from bench.report import DatasetStudies, Run, median, seed_key
 from searchers import seam
 
 LOSS = schema.OBJECTIVE      # "val_loss": first objective
@@ -118,7 +103,7 @@ def front(runs: Sequence[Run]) -> list[FrontPoint]:
     owner = {id(t): run for run in runs for t in run.trials}
     chosen = _optuna_front([t for run in runs for t in run.trials], DIRECTIONS)
     points = [_point(owner[id(t)], t) for t in chosen]
-    return sorted(points, key=lambda p: (p.n_params, p.val_loss, _seed_key(p.seed), p.trial))
+    return sorted(points, key=lambda p: (p.n_params, p.val_loss, seed_key(p.seed), p.trial))
 
 
 @dataclass(frozen=True)
@@ -134,8 +119,8 @@ class Reference:
         return np.array([self.val_loss, math.log10(self.n_params)])
 
     def text(self) -> str:
-        return (f"val_loss = {_f(self.val_loss)} ({self.val_loss_from}), parameters = "
-                f"{_n(self.n_params)} ({self.n_params_from})")
+        return (f"val_loss = {render.number(self.val_loss)} ({self.val_loss_from}), parameters = "
+                f"{render.count(self.n_params)} ({self.n_params_from})")
 
 
 def _complete(runs: Iterable[Run]) -> list[FrozenTrial]:
@@ -214,7 +199,7 @@ def searcher_volume(runs: Sequence[Run], ref: Reference) -> SearcherVolume:
 
 def baseline_points(group: DatasetStudies) -> list[tuple[Any, float | None, int]]:
     """(seed, val_loss or None, parameters) of each baseline that records its size."""
-    return [(seed, group.baseline_val_loss.get(_json(seed)), int(r["n_params"]))
+    return [(seed, group.baseline_val_loss.get(render.json_text(seed)), int(r["n_params"]))
             for seed, r in group.baselines if isinstance(r.get("n_params"), (int, float))]
 
 
@@ -245,9 +230,9 @@ def render_pareto(dataset: str, group: DatasetStudies, out_dir: Path, plots_dir:
     if ref is None:
         return lines + ["No COMPLETE trial in these runs yet.", ""]
     volumes = [searcher_volume(rs, ref) for rs in runs.values()]
-    png = plots_dir / f"{_slug(dataset)}_pareto.png"
+    png = plots_dir / f"{render.slug(dataset)}_pareto.png"
     plot_fronts(runs, baseline_points(group), ref, png, f"{dataset}: accuracy against size")
-    lines += [f"![fronts on {dataset}]({_link(png, out_dir)})", "",
+    lines += [f"![fronts on {dataset}]({render.link(png, out_dir)})", "",
               "Each searcher's front is the Pareto front of the union of its seeds' trials "
               "(line and large markers); small dots are every feasible COMPLETE trial; black "
               "stars are the baseline of each seed (its early-stopping val_loss and its "
@@ -268,34 +253,36 @@ def render_volumes(volumes: Sequence[SearcherVolume], group: DatasetStudies,
     rows = []
     for v in sorted(volumes, key=lambda v: (-v.spread()[0], v.searcher)):
         med, q25, q75, lo, hi = v.spread()
-        rows.append((v.searcher, v.backend, _seeds_text(v.seeds, unit=False), _f(med),
-                     f"{_f(q25)}–{_f(q75)}", f"{_f(lo)}–{_f(hi)}", _n(median(v.front_sizes)),
+        rows.append((v.searcher, v.backend, render.seeds_text(v.seeds, unit=False), render.number(med),
+                     f"{render.number(q25)}–{render.number(q75)}", f"{render.number(lo)}–{render.number(hi)}",
+                     render.count(median(v.front_sizes)),
                      f"{v.feasible} / {v.infeasible} / {v.pruned}"))
     base = [hypervolume([(loss, n)], ref) for _, loss, n in baseline_points(group) if loss is not None]
     if base:
         med, q25, q75, lo, hi = spread(base)
-        rows.append(("baseline (one point per seed)", DASH, str(len(base)), _f(med), f"{_f(q25)}–{_f(q75)}",
-                     f"{_f(lo)}–{_f(hi)}", "1", DASH))
-    return lines + _table(("searcher", "backend", "seeds", "hypervolume median", "IQR", "min–max",
+        rows.append(("baseline (one point per seed)", render.DASH, str(len(base)), render.number(med),
+                     f"{render.number(q25)}–{render.number(q75)}",
+                     f"{render.number(lo)}–{render.number(hi)}", "1", render.DASH))
+    return lines + render.table(("searcher", "backend", "seeds", "hypervolume median", "IQR", "min–max",
                            "front size (median)", "COMPLETE feasible / infeasible / PRUNED"),
                           rows)
 
 
 def _retrained(r: dict | None, key: str) -> str:
     value = (r or {}).get(key)
-    return _f(float(value)) if isinstance(value, (int, float)) else DASH
+    return render.number(float(value)) if isinstance(value, (int, float)) else render.DASH
 
 
 def render_front(runs: dict[str, list[Run]]) -> list[str]:
     """The Pareto-optimal configurations of each searcher (union over its seeds)."""
-    rows = [(p.searcher, _json(p.seed), p.trial, _f(p.val_loss), p.n_params,
+    rows = [(p.searcher, render.json_text(p.seed), p.trial, render.number(p.val_loss), p.n_params,
              _retrained(p.retrain, "test_accuracy"), _retrained(p.retrain, "test_loss"),
-             _json(p.params))
+             render.json_text(p.params))
             for rs in runs.values() for p in front(rs)]
     return ["#### Pareto-optimal configurations", "",
             "Each searcher's front over the union of its seeds, smallest model first; test "
             f"accuracy and loss after retraining on train+val (the run's `retrain_front`; "
-            f"{DASH} where that trial was not retrained).", ""] + _table(
+            f"{render.DASH} where that trial was not retrained).", ""] + render.table(
         ("searcher", "seed", "trial", "val_loss", "parameters", "test accuracy", "test loss",
          "hyperparameters"), rows)
 
@@ -310,8 +297,8 @@ def _candidates(runs: dict[str, list[Run]]) -> list[tuple[str, Any, dict]]:
 
 def _references(group: DatasetStudies) -> list[tuple[str, dict]]:
     """The models to beat: each baseline, and each single-objective run's retrained best."""
-    refs = [(f"baseline s{_json(seed)}", r) for seed, r in group.baselines]
-    refs += [(f"{r.searcher} s{_json(r.seed)} (tuned on val_loss)", r.retrain)
+    refs = [(f"baseline s{render.json_text(seed)}", r) for seed, r in group.baselines]
+    refs += [(f"{r.searcher} s{render.json_text(r.seed)} (tuned on val_loss)", r.retrain)
              for rs in group.runs.values() for r in rs if len(r.objectives) == 1 and r.retrain]
     return [(name, r) for name, r in refs if isinstance(r.get("n_params"), (int, float))
             and isinstance(r.get("test_accuracy"), (int, float))]
@@ -334,18 +321,19 @@ def render_smaller(runs: dict[str, list[Run]], group: DatasetStudies) -> list[st
         better = [c for c in found if c[2]["n_params"] < ref["n_params"]
                   and c[2]["test_accuracy"] >= ref["test_accuracy"]]
         best = min(better, key=lambda c: (c[2]["n_params"], -c[2]["test_accuracy"], c[0],
-                                          _seed_key(c[1]), c[2].get("trial", -1)), default=None)
+                                          seed_key(c[1]), c[2].get("trial", -1)), default=None)
         beaten += best is not None
-        rows.append((name, _n(ref["n_params"]), _f(float(ref["test_accuracy"])),
-                     f"{best[0]} s{_json(best[1])} trial {best[2].get('trial')}" if best else "none",
-                     _n(best[2]["n_params"]) if best else DASH,
-                     _f(float(best[2]["test_accuracy"])) if best else DASH))
+        rows.append((name, render.count(ref["n_params"]), render.number(float(ref["test_accuracy"])),
+                     f"{best[0]} s{render.json_text(best[1])} trial {best[2].get('trial')}"
+                     if best else "none",
+                     render.count(best[2]["n_params"]) if best else render.DASH,
+                     render.number(float(best[2]["test_accuracy"])) if best else render.DASH))
     lines += [f"{beaten} of {len(refs)} reference models have a retrained Pareto-optimal model "
               f"that is smaller and at least as accurate on the test split (among "
               f"{len(found)} retrained Pareto-optimal models of every searcher and seed). "
               "Reference models: each baseline and each single-objective run's retrained best "
               "configuration; per reference, the smallest such model.", ""]
-    return lines + _table(("reference model", "parameters", "test accuracy",
+    return lines + render.table(("reference model", "parameters", "test accuracy",
                            "smallest smaller model at least as accurate", "its parameters",
                            "its test accuracy"), rows)
 
@@ -354,7 +342,7 @@ def plot_fronts(runs: dict[str, list[Run]], baselines: Sequence[tuple[Any, float
                 ref: Reference, path: Path, title: str) -> None:
     """val_loss against parameters (log axis): each searcher's union front as a staircase."""
     with matplotlib.style.context("default"):
-        fig = _figure()
+        fig = render.figure()
         ax = fig.add_subplot()
         colors = matplotlib.colormaps["tab10"]
         for i, (searcher, rs) in enumerate(runs.items()):
@@ -363,7 +351,7 @@ def plot_fronts(runs: dict[str, list[Run]], baselines: Sequence[tuple[Any, float
             ax.scatter([t.values[1] for t in ok], [t.values[0] for t in ok], s=8, color=color,
                        alpha=0.25, linewidth=0)
             pts = front(rs)
-            label = f"{searcher} ({_seeds_text([r.seed for r in rs])})"
+            label = f"{searcher} ({render.seeds_text([r.seed for r in rs])})"
             if not pts:  # no feasible COMPLETE trial: named in the legend all the same
                 ax.plot([], [], color=color, marker="o", label=label)
                 continue
@@ -388,4 +376,4 @@ def plot_fronts(runs: dict[str, list[Run]], baselines: Sequence[tuple[Any, float
         ax.legend(loc="upper right", fontsize="small")
         ax.grid(True, alpha=0.3)
         fig.tight_layout()
-        _save(fig, path)
+        render.save(fig, path)

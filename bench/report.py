@@ -7,10 +7,7 @@ sorted and no "now" is printed, so the same store always gives the same markdown
 """
 from __future__ import annotations
 
-import json
 import math
-import os
-import re
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,11 +18,9 @@ import matplotlib
 import matplotlib.style
 import numpy as np
 import optuna
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from optuna.trial import FrozenTrial, TrialState
 
-from bench import schema, store
+from bench import render, schema, store
 from bench.errors import UserError
 from bench.stats import mean_ranks, pairwise, shared_keys, spearman, summarize
 
@@ -43,7 +38,6 @@ BUDGET_SHARES = (25, 50, 100)      # percent of a run's budget: the statistics' 
 RANK_GRID = tuple(range(1, 101))   # percent of the budget: x of the mean-rank plot
 MIN_TEST_SEEDS = 5                 # distinct seeds every searcher needs for tests on real runs
 ALPHA = 0.05
-DASH = "—"
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 STUDY_RETRAIN_FRONT = "retrain_front"  # multi-objective runs: their retrained Pareto-optimal trials
 _METRIC_NAMES = "study:metric_names"   # where Study.set_metric_names keeps the objectives' names
@@ -80,7 +74,7 @@ class DatasetStudies:
     # searcher -> its studies without a finished trial (left out: not runs, not seeds)
     empty: dict[str, list[str]] = field(default_factory=dict)
     baselines: list[tuple[Any, dict]] = field(default_factory=list)  # (seed, retrain)
-    baseline_val_loss: dict[str, float] = field(default_factory=dict)  # _json(seed) -> val_loss
+    baseline_val_loss: dict[str, float] = field(default_factory=dict)  # render.json_text(seed) -> val_loss
     extra: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)  # kind -> (name, bench)
     # replayed searches (bench replay), kept apart from the real runs: preset -> searcher -> runs
     replays: dict[str, dict[str, list[Run]]] = field(default_factory=dict)
@@ -95,7 +89,8 @@ def _backend(bench: dict) -> str:
     return BACKEND_OPTUNA if name in ("tpe", "bohb") or name.startswith("optuna") else BACKEND_KT
 
 
-def _seed_key(seed: Any) -> tuple:
+def seed_key(seed: Any) -> tuple:
+    """Sort key for seeds: numbers in order, then strings, None last."""
     return (seed is None, isinstance(seed, str), seed if seed is not None else 0)
 
 
@@ -191,7 +186,7 @@ def collect(storage: str) -> dict[str, DatasetStudies]:
             group = data.setdefault(dataset, DatasetStudies())
             for row in _compact_runs(summary.study_name, bench, summary.user_attrs):
                 group.replays.setdefault(preset, {}).setdefault(row.searcher, []).append(row)
-                compact.add((dataset, preset, row.searcher, _json(row.seed)))
+                compact.add((dataset, preset, row.searcher, render.json_text(row.seed)))
     for summary in studies:
         bench = summary.user_attrs.get(schema.STUDY_BENCH)
         if not isinstance(bench, dict) or "kind" not in bench:
@@ -201,7 +196,7 @@ def collect(storage: str) -> dict[str, DatasetStudies]:
         retrain = summary.user_attrs.get(schema.STUDY_RETRAIN)
         if kind == schema.KIND_REPLAY and (
                 str(bench.get("dataset", "unknown")), str(bench.get("preset")),
-                str(bench.get("searcher", "?")), _json(bench.get("seed"))) in compact:
+                str(bench.get("searcher", "?")), render.json_text(bench.get("seed"))) in compact:
             continue
         if kind in (schema.KIND_SEARCH, schema.KIND_REPLAY):
             run = _load_run(rdb, summary.study_name, bench, retrain, summary)
@@ -220,7 +215,7 @@ def collect(storage: str) -> dict[str, DatasetStudies]:
             if isinstance(retrain, dict):
                 group.baselines.append((bench.get("seed"), retrain))
             if isinstance(bench.get("val_loss"), (int, float)):
-                group.baseline_val_loss[_json(bench.get("seed"))] = float(bench["val_loss"])
+                group.baseline_val_loss[render.json_text(bench.get("seed"))] = float(bench["val_loss"])
         else:
             group.extra.setdefault(kind, []).append((summary.study_name, bench))
     if not data:
@@ -228,12 +223,12 @@ def collect(storage: str) -> dict[str, DatasetStudies]:
     for group in data.values():
         group.runs = _by_seed(group.runs)
         group.replays = {p: _by_seed(runs) for p, runs in sorted(group.replays.items())}
-        group.baselines.sort(key=lambda b: _seed_key(b[0]))
+        group.baselines.sort(key=lambda b: seed_key(b[0]))
     return data
 
 
 def _by_seed(runs: dict[str, list[Run]]) -> dict[str, list[Run]]:
-    return {s: sorted(r, key=lambda run: _seed_key(run.seed)) for s, r in sorted(runs.items())}
+    return {s: sorted(r, key=lambda run: seed_key(run.seed)) for s, r in sorted(runs.items())}
 
 
 # ----------------------------------------------------------------------------- compute
@@ -390,7 +385,7 @@ def _run_keys(runs: Sequence[Run]) -> list[tuple[str, int]]:
     seen: dict[str, int] = {}
     keys = []
     for run in runs:
-        seed = _json(run.seed)
+        seed = render.json_text(run.seed)
         keys.append((seed, seen.get(seed, 0)))
         seen[seed] = keys[-1][1] + 1
     return keys
@@ -417,68 +412,16 @@ def _mean_ranks(column: dict[str, dict[Any, float]]) -> dict[str, float] | None:
 
 
 # ----------------------------------------------------------------------------- render
-def _f(x: float | None, digits: int = 4) -> str:
-    if x is None:
-        return DASH
-    if math.isinf(x):
-        return "not reached"
-    return f"{x:.{digits}f}"
-
-
-def _n(x: float | None) -> str:
-    """Epoch counts: whole numbers stay whole, a median between two gets one decimal."""
-    if x is None or math.isinf(x):
-        return _f(x)
-    return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
-
-
-def _spread(values: Sequence[float], fmt=_f) -> str:
+def _spread(values: Sequence[float], fmt=render.number) -> str:
     if not values:
-        return DASH
+        return render.DASH
     return f"{fmt(median(values))} [{fmt(min(values))}–{fmt(max(values))}]"
-
-
-def _cell(x: Any) -> str:
-    return str(x).replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return lines + [""]
-
-
-def _json(x: Any) -> str:
-    return json.dumps(x, sort_keys=True, default=str)
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "dataset"
-
-
-def _link(path: Path, md_dir: Path) -> str:
-    return Path(os.path.relpath(path, md_dir)).as_posix()
 
 
 SEARCH_HEADER = (
     "searcher", "backend", "seeds", "best val_loss", "val_accuracy of best",
     "budget epochs", "epochs used", "epochs to target", "wall s to target",
     "runs reaching target", "complete / pruned / failed", "overhead s/trial")
-
-
-def _seeds_text(seeds: Sequence[Any], unit: bool = True) -> str:
-    """"3 seeds", or "1 seed (8 runs)" when several studies ran the same seed."""
-    distinct = len({_json(seed) for seed in seeds})
-    text = f"{distinct} seed{'s' if distinct != 1 else ''}" if unit else str(distinct)
-    return text if distinct == len(seeds) else f"{text} ({len(seeds)} runs)"
-
-
-def _seed_list(seeds: Any) -> str:
-    """A replay's seeds: "0..99 (100)" for a run of consecutive integers, else the list."""
-    if (isinstance(seeds, list) and len(seeds) > 3 and all(isinstance(s, int) for s in seeds)
-            and seeds == list(range(seeds[0], seeds[0] + len(seeds)))):
-        return f"{seeds[0]}..{seeds[-1]} ({len(seeds)})"
-    return _json(seeds)
 
 
 def _left_out(empty: dict[str, list[str]]) -> list[str]:
@@ -499,7 +442,8 @@ def render_search(stats: Sequence[SearcherStats], target: float | None,
         lines = ["Target quality: not defined (no RandomSearch `random` runs).", ""]
     else:
         lines = [f"Target quality = RandomSearch median best val_loss at full budget: "
-                 f"**{_f(target)}** (over {_seeds_text([r.seed for r in random_runs])}).", ""]
+                 f"**{render.number(target)}** "
+                 f"(over {render.seeds_text([r.seed for r in random_runs])}).", ""]
     lines += ["Conventions: a run is one study (one searcher, one seed); `seeds` counts "
               "distinct seeds. Best val_loss over COMPLETE trials; figures are "
               "median [min–max] over runs; `budget epochs` and `epochs used` (epochs "
@@ -509,14 +453,15 @@ def render_search(stats: Sequence[SearcherStats], target: float | None,
               "as not reached); trial counts are sums over runs; overhead = median over the "
               "COMPLETE and PRUNED trials of all runs of `wall_seconds - fit_seconds` (FAIL "
               "trials left out).", ""]
-    rows = [(s.searcher, s.backend, _seeds_text(s.seeds, unit=False), _spread(s.best),
+    rows = [(s.searcher, s.backend, render.seeds_text(s.seeds, unit=False), _spread(s.best),
              _spread(s.val_accuracy),
-             _n(median(s.budget)), _n(median(s.used)), _n(median(s.to_target_epochs)),
-             _f(median(s.to_target_wall), 1),
+             render.count(median(s.budget)), render.count(median(s.used)),
+             render.count(median(s.to_target_epochs)),
+             render.number(median(s.to_target_wall), 1),
              f"{sum(math.isfinite(x) for x in s.to_target_epochs)}/{len(s.seeds)}"
-             if target is not None else DASH,
-             f"{s.complete} / {s.pruned} / {s.failed}", _f(s.overhead, 3)) for s in stats]
-    return lines + _table(SEARCH_HEADER, rows) + _left_out(empty or {}) + render_verdict(stats)
+             if target is not None else render.DASH,
+             f"{s.complete} / {s.pruned} / {s.failed}", render.number(s.overhead, 3)) for s in stats]
+    return lines + render.table(SEARCH_HEADER, rows) + _left_out(empty or {}) + render_verdict(stats)
 
 
 def render_verdict(stats: Sequence[SearcherStats]) -> list[str]:
@@ -527,10 +472,10 @@ def render_verdict(stats: Sequence[SearcherStats]) -> list[str]:
     fastest = sorted((s for s in stats if s.to_target_epochs),
                      key=lambda s: (median(s.to_target_epochs), s.searcher))
     lines = ["**Verdict at this budget.** Lowest median best val_loss: " + ", ".join(
-        f"{s.searcher} {_f(median(s.best))}" for s in ranked) + "."]
+        f"{s.searcher} {render.number(median(s.best))}" for s in ranked) + "."]
     if fastest:
         lines.append("Fewest epochs to the target (median over seeds): " + ", ".join(
-            f"{s.searcher} {_n(median(s.to_target_epochs))}" for s in fastest) + ".")
+            f"{s.searcher} {render.count(median(s.to_target_epochs))}" for s in fastest) + ".")
     lines.append("The min–max spread over seeds overlaps between searchers wherever the "
                  "medians are close: with this many seeds such differences are not significant.")
     return [" ".join(lines), ""]
@@ -549,15 +494,15 @@ def render_retrain(group: DatasetStudies) -> list[str]:
         return median(float(r[key]) for _, r in seeds if isinstance(r.get(key), (int, float)))
 
     lines = ["### Retrained best configurations (test split)", ""]
-    lines += _table(("model", "seeds", "test accuracy", "test loss", "parameters"),
-                    [(m, len(seeds), _f(med(seeds, "test_accuracy")),
-                      _f(med(seeds, "test_loss")), _n(med(seeds, "n_params")))
+    lines += render.table(("model", "seeds", "test accuracy", "test loss", "parameters"),
+                    [(m, len(seeds), render.number(med(seeds, "test_accuracy")),
+                      render.number(med(seeds, "test_loss")), render.count(med(seeds, "n_params")))
                      for m, seeds in models])
     lines += ["Medians over seeds. Per seed:", ""]
-    rows = [(m, seed, _f(r.get("test_accuracy")), _f(r.get("test_loss")),
-             _n(r.get("n_params")), _json(r.get("params", {})))
+    rows = [(m, seed, render.number(r.get("test_accuracy")), render.number(r.get("test_loss")),
+             render.count(r.get("n_params")), render.json_text(r.get("params", {})))
             for m, seeds in models for seed, r in seeds]
-    return lines + _table(("model", "seed", "test accuracy", "test loss", "parameters",
+    return lines + render.table(("model", "seed", "test accuracy", "test loss", "parameters",
                            "hyperparameters"), rows)
 
 
@@ -574,12 +519,13 @@ def _target1(stats: dict[str, SearcherStats], target: float | None) -> tuple[str
     fast = epochs is not None and epochs <= budget / 3
     # both have a best value (filtered above), so both medians exist
     good = cast(float, median(best.best)) <= cast(float, median(kt_best.best))
-    budget_txt = f"{_n(budget)} / 3 = {_f(budget / 3, 1)}"
+    budget_txt = f"{render.count(budget)} / 3 = {render.number(budget / 3, 1)}"
     return ("MET" if fast and good else "NOT MET",
             f"best Optuna searcher `{best.searcher}` (lowest median best val_loss) reaches "
-            f"{_f(target)} after {_n(epochs)} epochs (median over seeds; limit {budget_txt}: "
-            f"{'ok' if fast else 'over'}); its median best val_loss {_f(median(best.best))} vs "
-            f"best KerasTuner searcher `{kt_best.searcher}` {_f(median(kt_best.best))} "
+            f"{render.number(target)} after {render.count(epochs)} epochs "
+            f"(median over seeds; limit {budget_txt}: "
+            f"{'ok' if fast else 'over'}); its median best val_loss {render.number(median(best.best))} vs "
+            f"best KerasTuner searcher `{kt_best.searcher}` {render.number(median(kt_best.best))} "
             f"({'no worse' if good else 'worse'})")
 
 
@@ -608,10 +554,10 @@ def _target2(stats: dict[str, SearcherStats], group: DatasetStudies | None = Non
                                 "RandomSearch and of an Optuna-backed searcher")
     ref_overhead = ref.overhead
     ok = all(s.overhead is not None and s.overhead <= ref_overhead / 2 for s in optuna_s)
-    parts = ", ".join(f"`{s.searcher}` {_f(s.overhead, 3)} s" for s in optuna_s)
+    parts = ", ".join(f"`{s.searcher}` {render.number(s.overhead, 3)} s" for s in optuna_s)
     return ("MET" if ok else "NOT MET",
-            f"median overhead per trial {parts} vs RandomSearch {_f(ref.overhead, 3)} s "
-            f"(limit {_f(ref.overhead / 2, 3)} s, every Optuna-backed searcher must meet it)")
+            f"median overhead per trial {parts} vs RandomSearch {render.number(ref.overhead, 3)} s "
+            f"(limit {render.number(ref.overhead / 2, 3)} s, every Optuna-backed searcher must meet it)")
 
 
 def _target3(group: DatasetStudies) -> tuple[str, str]:
@@ -624,8 +570,8 @@ def _target3(group: DatasetStudies) -> tuple[str, str]:
     if ratio is None:
         return "NOT MEASURED", "throughput study has no ratio"
     return ("MET" if ratio >= 0.95 else "NOT MET",
-            f"{_f(trial, 1)} images/s in a trial vs {_f(bare, 1)} images/s bare "
-            f"`model.fit`: ratio {_f(ratio, 3)} (limit 0.950)")
+            f"{render.number(trial, 1)} images/s in a trial vs {render.number(bare, 1)} images/s bare "
+            f"`model.fit`: ratio {render.number(ratio, 3)} (limit 0.950)")
 
 
 def render_targets(stats: dict[str, SearcherStats], target: float | None,
@@ -636,16 +582,16 @@ def render_targets(stats: dict[str, SearcherStats], target: float | None,
             ("(2) tuner overhead per trial <= 1/2 of RandomSearch's", *_target2(stats, group)),
             ("(3) training throughput inside a trial >= 95% of bare model.fit",
              *_target3(group))]
-    return ["### Targets", ""] + _table(("target", "status", "figures"), rows)
+    return ["### Targets", ""] + render.table(("target", "status", "figures"), rows)
 
 
 # ----------------------------------------------------------------------------- statistics
 def _interval(ci: tuple[float, float] | None) -> str:
-    return f"[{_f(ci[0])}–{_f(ci[1])}]" if ci else "[no interval: 1 run]"
+    return f"[{render.number(ci[0])}–{render.number(ci[1])}]" if ci else "[no interval: 1 run]"
 
 
 def _distinct_seeds(runs: Sequence[Run]) -> int:
-    return len({_json(r.seed) for r in runs})
+    return len({render.json_text(r.seed) for r in runs})
 
 
 def render_statistics(runs: dict[str, list[Run]], png: Path, out_dir: Path,
@@ -673,14 +619,14 @@ def render_statistics(runs: dict[str, list[Run]], png: Path, out_dir: Path,
             summary = summarize([float(v[i]) for v in per_run.values()])
             rank = (ranks[p] or {}).get(searcher)
             rows.append((f"{p}%", searcher, runs[searcher][0].backend,
-                         _seeds_text([r.seed for r in runs[searcher]], unit=False),
-                         summary.n_inf, f"{_f(summary.median)} {_interval(summary.median_ci)}",
-                         f"{_f(summary.iqm)} {_interval(summary.iqm_ci)}", _f(rank, 2)))
-    lines += _table(("budget", "searcher", "backend", "seeds", "no result yet",
+                         render.seeds_text([r.seed for r in runs[searcher]], unit=False),
+                         summary.n_inf, f"{render.number(summary.median)} {_interval(summary.median_ci)}",
+                         f"{render.number(summary.iqm)} {_interval(summary.iqm_ci)}", render.number(rank, 2)))
+    lines += render.table(("budget", "searcher", "backend", "seeds", "no result yet",
                      "median best val_loss [95% CI]", "IQM [95% CI]", "mean rank"), rows)
     if any(ranks.values()):
         plot_ranks(ranks, png, title)
-        lines += [f"![{title}]({_link(png, out_dir)})", "",
+        lines += [f"![{title}]({render.link(png, out_dir)})", "",
                   "Mean rank over the shared seeds at each percent of the budget (1 = lowest "
                   "val_loss, at the top).", ""]
     else:
@@ -712,14 +658,14 @@ def render_to_target(runs: dict[str, list[Run]]) -> list[str]:
         spent = searcher_stats(rs, target).to_target_epochs
         med = float(np.median(spent))
         budget = median(r.budget_epochs for r in rs if r.budget_epochs)
-        share = f"{100 * med / budget:.0f}%" if budget and math.isfinite(med) else DASH
-        rows.append((searcher, _seeds_text([r.seed for r in rs], unit=False),
+        share = f"{100 * med / budget:.0f}%" if budget and math.isfinite(med) else render.DASH
+        rows.append((searcher, render.seeds_text([r.seed for r in rs], unit=False),
                      f"{sum(math.isfinite(x) for x in spent)}/{len(rs)}",
-                     _n(med) if math.isfinite(med) else "not reached", share))
+                     render.count(med) if math.isfinite(med) else "not reached", share))
     return [f"**Epochs to RandomSearch's quality.** Target: RandomSearch's median best "
-            f"val_loss at 100% of the budget, {_f(target)}. Median over runs of the "
+            f"val_loss at 100% of the budget, {render.number(target)}. Median over runs of the "
             f"cumulative epochs at the first trial whose best-so-far meets it (a run that "
-            f"never does counts as not reached).", ""] + _table(
+            f"never does counts as not reached).", ""] + render.table(
         ("searcher", "seeds", "runs reaching it", "median epochs to it", "share of the budget"),
         rows)
 
@@ -755,17 +701,17 @@ def render_real_statistics(dataset: str, runs: dict[str, list[Run]], out_dir: Pa
     if len(enough) < 2:
         return lines + [f"Too few seeds for a test: at least two searchers need "
                         f"{MIN_TEST_SEEDS} seeds or more.", ""]
-    return lines + render_statistics(enough, plots_dir / f"{_slug(dataset)}_ranks.png", out_dir,
+    return lines + render_statistics(enough, plots_dir / f"{render.slug(dataset)}_ranks.png", out_dir,
                                      f"{dataset}: mean rank over the budget")
 
 
 def _value(x: Any) -> str:
     """A surrogate figure as recorded: numbers to 4 significant digits."""
     if x is None:
-        return DASH
+        return render.DASH
     if isinstance(x, float):
         return f"{x:.4g}"
-    return str(x) if isinstance(x, (str, int)) else _json(x)
+    return str(x) if isinstance(x, (str, int)) else render.json_text(x)
 
 
 def render_surrogate(surrogate: Any) -> list[str]:
@@ -775,14 +721,14 @@ def render_surrogate(surrogate: Any) -> list[str]:
     lines = ["Surrogate fidelity, as the replay measured it:", ""]
     scalars = sorted((k, v) for k, v in surrogate.items() if not isinstance(v, dict))
     if scalars:
-        lines += _table(("measure", "value"), [(k, _value(v)) for k, v in scalars])
+        lines += render.table(("measure", "value"), [(k, _value(v)) for k, v in scalars])
     for key, sub in sorted((k, v) for k, v in surrogate.items() if isinstance(v, dict)):
         if sub and all(isinstance(x, dict) for x in sub.values()):
             columns = sorted({c for x in sub.values() for c in x})
             rows = [(name, *(_value(x.get(c)) for c in columns)) for name, x in sorted(sub.items())]
-            lines += [f"`{key}`:", ""] + _table((key, *columns), rows)
+            lines += [f"`{key}`:", ""] + render.table((key, *columns), rows)
         else:
-            lines += [f"`{key}`:", ""] + _table(("measure", "value"),
+            lines += [f"`{key}`:", ""] + render.table(("measure", "value"),
                                                 [(k, _value(v)) for k, v in sorted(sub.items())])
     return lines
 
@@ -797,16 +743,18 @@ def render_replay_summary(found: tuple[str, dict] | None) -> list[str]:
         lines = [f"Study `{name}`, filled by {len(commands)} replay commands:", ""]
         for c in commands:
             lines += _command(c) + [
-                f"- {c.get('replayed_runs')} runs in {_f(c.get('wall_seconds'), 1)} s; "
-                f"searchers: {_json(c.get('searchers'))}; seeds: {_seed_list(c.get('seeds'))}", ""]
-        return lines + [f"- machine: {_json(b.get('machine'))}",
-                        f"- learning curves recorded in study `{b.get('record_study', DASH)}`",
+                f"- {c.get('replayed_runs')} runs in {render.number(c.get('wall_seconds'), 1)} s; "
+                f"searchers: {render.json_text(c.get('searchers'))}; "
+                f"seeds: {render.seed_list(c.get('seeds'))}", ""]
+        return lines + [f"- machine: {render.json_text(b.get('machine'))}",
+                        f"- learning curves recorded in study `{b.get('record_study', render.DASH)}`",
                         ""] + render_surrogate(b.get("surrogate"))
     return [f"Study `{name}`:", ""] + _command(b) + [
-        f"- wall time of the whole replay: {_f(b.get('wall_seconds'), 1)} s",
-        f"- machine: {_json(b.get('machine'))}",
-        f"- searchers: {_json(b.get('searchers'))}; seeds: {_seed_list(b.get('seeds'))}; learning "
-        f"curves recorded in study `{b.get('record_study', DASH)}`", ""] + render_surrogate(
+        f"- wall time of the whole replay: {render.number(b.get('wall_seconds'), 1)} s",
+        f"- machine: {render.json_text(b.get('machine'))}",
+        f"- searchers: {render.json_text(b.get('searchers'))}; "
+        f"seeds: {render.seed_list(b.get('seeds'))}; learning "
+        f"curves recorded in study `{b.get('record_study', render.DASH)}`", ""] + render_surrogate(
         b.get("surrogate"))
 
 
@@ -825,18 +773,18 @@ def render_replay_vs_real(real: dict[str, list[Run]], replay: dict[str, list[Run
     for s in sorted(set(real) | set(replay)):
         real_best = [float(best_within(r, [100])[0]) for r in real.get(s, [])]
         replay_best = [float(best_within(r, [100])[0]) for r in replay.get(s, [])]
-        span, inside = DASH, DASH
+        span, inside = render.DASH, render.DASH
         if replay_best:
             lo, hi = (float(q) for q in np.quantile(replay_best, [0.05, 0.95],
                                                     method="inverted_cdf"))
-            span = f"{_f(lo)}–{_f(hi)}"
+            span = f"{render.number(lo)}–{render.number(hi)}"
             if real_best:
                 inside = f"{sum(lo <= x <= hi for x in real_best)}/{len(real_best)}"
         if real_best and replay_best:
             medians[s] = (float(np.median(real_best)), float(np.median(replay_best)))
-        rows.append((s, len(real_best), _f(median(real_best)), len(replay_best),
-                     _f(median(replay_best)), span, inside))
-    lines += _table(("searcher", "real runs", "real median best", "replay runs",
+        rows.append((s, len(real_best), render.number(median(real_best)), len(replay_best),
+                     render.number(median(replay_best)), span, inside))
+    lines += render.table(("searcher", "real runs", "real median best", "replay runs",
                      "replay median best", "replay 5–95%", "inside"), rows)
     return lines + [_agreement(medians), ""]
 
@@ -878,7 +826,7 @@ def render_replays(dataset: str, group: DatasetStudies, out_dir: Path,
             lines += ["No replay studies with a finished trial for this preset.", ""]
             continue
         lines += [f"#### Statistics over replayed seeds (preset `{preset}`)", ""]
-        png = plots_dir / f"{_slug(dataset)}_replay_{_slug(preset)}_ranks.png"
+        png = plots_dir / f"{render.slug(dataset)}_replay_{render.slug(preset)}_ranks.png"
         lines += render_statistics(runs, png, out_dir,
                                    f"{dataset}, replay {preset}: mean rank over the budget")
         lines += render_replay_vs_real(group.runs, runs, preset)
@@ -895,15 +843,17 @@ def render_provenance(group: DatasetStudies) -> list[str]:
     for name, b in group.extra.get(schema.KIND_COMPARE, []):
         versions = b.get("versions") or {}
         lines += [f"Study `{name}`:", ""] + _command(b) + [
-            f"- wall time of the whole compare: {_f(b.get('wall_seconds'), 1)} s",
-            f"- machine: {_json(b.get('machine'))}",
+            f"- wall time of the whole compare: {render.number(b.get('wall_seconds'), 1)} s",
+            f"- machine: {render.json_text(b.get('machine'))}",
             "- versions: " + (", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
-                               if isinstance(versions, dict) else _json(versions)),
-            f"- searchers: {_json(b.get('searchers'))}; seeds: {_json(b.get('seeds'))}; "
-            f"budget epochs: {_json(b.get('budget_epochs'))}; preset: {_json(b.get('preset'))}",
+                               if isinstance(versions, dict) else render.json_text(versions)),
+            f"- searchers: {render.json_text(b.get('searchers'))}; "
+            f"seeds: {render.json_text(b.get('seeds'))}; "
+            f"budget epochs: {render.json_text(b.get('budget_epochs'))}; "
+            f"preset: {render.json_text(b.get('preset'))}",
             ""]
     for name, b in group.extra.get(schema.KIND_THROUGHPUT, []):
-        lines += [f"Throughput study `{name}` (batch size {b.get('batch_size', DASH)}):", ""]
+        lines += [f"Throughput study `{name}` (batch size {b.get('batch_size', render.DASH)}):", ""]
         lines += _command(b)
     if not lines:
         lines = ["No compare study for this data set in the store.", ""]
@@ -913,13 +863,13 @@ def render_provenance(group: DatasetStudies) -> list[str]:
         workers = b.get("workers")
         lines += ["### Scaling", "", f"Study `{name}`:", ""]
         if isinstance(workers, dict):
-            lines += _table(("workers", "trials per hour"),
-                            [(k, _f(v, 1)) for k, v in sorted(workers.items(),
+            lines += render.table(("workers", "trials per hour"),
+                            [(k, render.number(v, 1)) for k, v in sorted(workers.items(),
                                                                key=lambda kv: float(kv[0]))])
         else:
-            lines += [f"- workers: {_json(workers)}; trials per hour: "
-                      f"{_json(b.get('trials_per_hour'))}", ""]
-        lines += [f"- ratio: {_f(b.get('ratio'), 3)}", ""] + _command(b)
+            lines += [f"- workers: {render.json_text(workers)}; trials per hour: "
+                      f"{render.json_text(b.get('trials_per_hour'))}", ""]
+        lines += [f"- ratio: {render.number(b.get('ratio'), 3)}", ""] + _command(b)
     return lines
 
 
@@ -933,18 +883,6 @@ def _steps(points: Sequence[Point], grid: np.ndarray) -> np.ndarray:
     return ys[np.searchsorted(xs, grid, side="right") - 1]
 
 
-def _figure(width: float = 7.0, height: float = 4.5) -> Figure:
-    """A figure on its own Agg canvas: no pyplot, no global backend switch."""
-    fig = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Figure, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", metadata={"Software": None})
-
-
 def plot_anytime(runs: dict[str, list[Run]], target: float | None, path: Path,
                  title: str) -> None:
     """Median best-so-far val_loss per searcher with a min..max band over seeds."""
@@ -954,7 +892,7 @@ def plot_anytime(runs: dict[str, list[Run]], target: float | None, path: Path,
     grid = np.array(sorted({0.0, *budgets} | {p.epochs for cs in curves.values()
                                              for c in cs for p in c}))
     with matplotlib.style.context("default"):
-        fig = _figure()
+        fig = render.figure()
         ax = fig.add_subplot()
         colors = matplotlib.colormaps["tab10"]
         for i, (searcher, cs) in enumerate(curves.items()):
@@ -962,7 +900,7 @@ def plot_anytime(runs: dict[str, list[Run]], target: float | None, path: Path,
             med, lo, hi = (np.where(np.isinf(a), np.nan, a) for a in
                            (np.median(ys, axis=0), ys.min(axis=0), ys.max(axis=0)))
             ax.step(grid, med, where="post", color=colors(i % 10),
-                    label=f"{searcher} ({_seeds_text([r.seed for r in runs[searcher]])})")
+                    label=f"{searcher} ({render.seeds_text([r.seed for r in runs[searcher]])})")
             ax.plot(grid[-1:], med[-1:], "o", color=colors(i % 10))  # the last step has no width
             ax.fill_between(grid, lo, hi, step="post", color=colors(i % 10), alpha=0.2,
                             linewidth=0)
@@ -978,7 +916,7 @@ def plot_anytime(runs: dict[str, list[Run]], target: float | None, path: Path,
         ax.legend(loc="upper right", fontsize="small")
         ax.grid(True, alpha=0.3)
         fig.tight_layout()
-        _save(fig, path)
+        render.save(fig, path)
 
 
 def plot_ranks(ranks: dict[int, dict[str, float] | None], path: Path, title: str) -> None:
@@ -986,7 +924,7 @@ def plot_ranks(ranks: dict[int, dict[str, float] | None], path: Path, title: str
     xs = [p for p, r in ranks.items() if r]
     searchers = list(next(r for r in ranks.values() if r))
     with matplotlib.style.context("default"):
-        fig = _figure()
+        fig = render.figure()
         ax = fig.add_subplot()
         colors = matplotlib.colormaps["tab10"]
         for i, searcher in enumerate(searchers):
@@ -1000,19 +938,19 @@ def plot_ranks(ranks: dict[int, dict[str, float] | None], path: Path, title: str
         ax.legend(loc="best", fontsize="small")
         ax.grid(True, alpha=0.3)
         fig.tight_layout()
-        _save(fig, path)
+        render.save(fig, path)
 
 
 def plot_importances(values: dict[str, float], path: Path, title: str) -> None:
     names = list(values)[::-1]
     with matplotlib.style.context("default"):
-        fig = _figure(7.0, 0.35 * len(names) + 1.5)
+        fig = render.figure(7.0, 0.35 * len(names) + 1.5)
         ax = fig.add_subplot()
         ax.barh(names, [values[n] for n in names], color="tab:blue")
         ax.set_xlabel("importance (fANOVA, normalised)")
         ax.set_title(title)
         fig.tight_layout()
-        _save(fig, path)
+        render.save(fig, path)
 
 
 # ----------------------------------------------------------------------------- entry
@@ -1041,13 +979,14 @@ def render_overhead(group: DatasetStudies) -> list[str]:
             continue
         lines += [f"### Per-trial overhead, preset `{b.get('preset')}` (study `{name}`)", "",
                   f"Median of wall - fit per trial (COMPLETE and PRUNED trials), and where the "
-                  f"mean goes, in seconds per trial; budget {_json(b.get('budget_epochs'))} "
-                  f"epochs per searcher, seed {_json(b.get('seed'))}.", ""]
+                  f"mean goes, in seconds per trial; budget {render.json_text(b.get('budget_epochs'))} "
+                  f"epochs per searcher, seed {render.json_text(b.get('seed'))}.", ""]
         header = ["per trial"] + [str(r.get("searcher")) for r in results]
         rows: list[list[Any]] = [["trials", *(r.get("trials") for r in results)],
                                  ["median overhead (wall - fit)",
-                                  *(_f(r.get("median_overhead_s"), 3) for r in results)],
-                                 ["mean overhead", *(_f(r.get("mean_overhead_s"), 3) for r in results)]]
+                                  *(render.number(r.get("median_overhead_s"), 3) for r in results)],
+                                 ["mean overhead",
+                                  *(render.number(r.get("mean_overhead_s"), 3) for r in results)]]
         for key, label in _OVERHEAD_ROWS:
             values = []
             for r in results:
@@ -1055,15 +994,15 @@ def render_overhead(group: DatasetStudies) -> list[str]:
                 v = comp.get(key)
                 if key == "store_w" and v is not None:
                     v += comp.get("store_r") or 0.0
-                values.append(_f(v, 3))
+                values.append(render.number(v, 3))
             rows.append([f"  {label}", *values])
         rows.append(["after the wall clock (not in the figure)",
-                     *(_f(sum((r.get("after_wall_s") or {}).values()), 3) for r in results)])
+                     *(render.number(sum((r.get("after_wall_s") or {}).values()), 3) for r in results)])
         rows.append(["SQL commits per trial",
-                     *(_f(sum((r.get("sql_commits") or {}).values()), 1) for r in results)])
-        lines += _table(header, rows)
+                     *(render.number(sum((r.get("sql_commits") or {}).values()), 1) for r in results)])
+        lines += render.table(header, rows)
         lines += [f"- {v.get('text')}" for v in b.get("verdicts", []) if isinstance(v, dict)]
-        lines += ["", f"- machine: {_json(b.get('machine'))}", ""] + _command(b)
+        lines += ["", f"- machine: {render.json_text(b.get('machine'))}", ""] + _command(b)
     return lines
 
 
@@ -1077,24 +1016,27 @@ def render_memory(group: DatasetStudies) -> list[str]:
             how = (f"a fresh trial process every {per} trials" if per
                    else "every trial in one process")
             lines += [f"### Memory and disk: {how} (study `{name}`)", ""]
-            lines += _table(
+            lines += render.table(
                 ("searcher", "trials", "processes", "RSS at trial 20 MiB", "RSS at last trial MiB",
                  "growth MiB (mean of last 20 - first 20)", "peak RSS of trial processes MiB",
                  "launcher peak MiB", "disk MiB / 100 trials", "checkpoints MiB / 100 trials",
                  "new trial process s"),
-                [(s, r.get("trials"), r.get("processes"), _f(r.get("rss_at_window_mb"), 0),
-                  _f(r.get("rss_at_last_mb"), 0), _f(r.get("growth_mb"), 0),
-                  _f(r.get("peak_trial_process_mb"), 0), _f(r.get("peak_launcher_mb"), 0),
-                  _f(r.get("disk_mb_per_100_trials"), 1),
-                  _f(r.get("checkpoint_mb_per_100_trials"), 1), _f(r.get("replacement_seconds"), 1))
+                [(s, r.get("trials"), r.get("processes"), render.number(r.get("rss_at_window_mb"), 0),
+                  render.number(r.get("rss_at_last_mb"), 0), render.number(r.get("growth_mb"), 0),
+                  render.number(r.get("peak_trial_process_mb"), 0),
+                  render.number(r.get("peak_launcher_mb"), 0),
+                  render.number(r.get("disk_mb_per_100_trials"), 1),
+                  render.number(r.get("checkpoint_mb_per_100_trials"), 1),
+                  render.number(r.get("replacement_seconds"), 1))
                  for s, r in sorted(rows.items())])
         else:
             lines += [f"### Memory: {b.get('loop', 'search')} (study `{name}`)", "",
-                      f"{_json(b.get('trials'))} models in one process: mean RSS of the first "
-                      f"{_f(b.get('first_window_mean_mb'), 0)} MiB, of the last "
-                      f"{_f(b.get('last_window_mean_mb'), 0)} MiB, growth "
-                      f"{_f(b.get('growth_mb'), 0)} MiB, peak {_f(b.get('peak_rss_mb'), 0)} MiB.", ""]
-        lines += [f"- machine: {_json(b.get('machine'))}", ""]
+                      f"{render.json_text(b.get('trials'))} models in one process: mean RSS of the first "
+                      f"{render.number(b.get('first_window_mean_mb'), 0)} MiB, of the last "
+                      f"{render.number(b.get('last_window_mean_mb'), 0)} MiB, growth "
+                      f"{render.number(b.get('growth_mb'), 0)} MiB, "
+                      f"peak {render.number(b.get('peak_rss_mb'), 0)} MiB.", ""]
+        lines += [f"- machine: {render.json_text(b.get('machine'))}", ""]
         commands: dict[str, list[str]] = {}  # rows re-measured later carry their own
         for s, r in sorted((rows or {}).items()):
             if isinstance(r, dict) and r.get("command"):
@@ -1118,7 +1060,7 @@ def plot_memory(group: DatasetStudies, path: Path, title: str) -> bool:
     if not curves:
         return False
     with matplotlib.style.context("default"):
-        fig = _figure()
+        fig = render.figure()
         ax = fig.add_subplot()
         colors = matplotlib.colormaps["tab10"]
         for i, (label, rss) in enumerate(curves):
@@ -1129,7 +1071,7 @@ def plot_memory(group: DatasetStudies, path: Path, title: str) -> bool:
         ax.legend(loc="upper left", fontsize="small")
         ax.grid(True, alpha=0.3)
         fig.tight_layout()
-        _save(fig, path)
+        render.save(fig, path)
     return True
 
 
@@ -1141,11 +1083,11 @@ def render_dataset(dataset: str, group: DatasetStudies, out_dir: Path,
     target = median(_complete_value(bt) for r in random_runs if (bt := best_trial(r.trials)))
     stats = {s: searcher_stats(rs, target) for s, rs in group.runs.items()}
     if stats:
-        anytime_png = plots_dir / f"{_slug(dataset)}_anytime.png"
+        anytime_png = plots_dir / f"{render.slug(dataset)}_anytime.png"
         plot_anytime(group.runs, target, anytime_png, f"{dataset}: anytime performance")
         lines += ["### Search", ""] + render_search(list(stats.values()), target,
                                                      random_runs, group.empty)
-        lines += [f"![anytime performance on {dataset}]({_link(anytime_png, out_dir)})", "",
+        lines += [f"![anytime performance on {dataset}]({render.link(anytime_png, out_dir)})", "",
                   "Best-so-far val_loss against cumulative epochs: median over runs, band "
                   "min–max over runs, each run's step curve evaluated on the union of all "
                   "runs' epoch counts.", ""]
@@ -1163,17 +1105,17 @@ def render_dataset(dataset: str, group: DatasetStudies, out_dir: Path,
         values, note = importances(pooled)
         lines += [note, ""]
         if values:
-            png = plots_dir / f"{_slug(dataset)}_importance.png"
+            png = plots_dir / f"{render.slug(dataset)}_importance.png"
             plot_importances(values, png, f"{dataset}: hyperparameter importance")
-            lines += _table(("hyperparameter", "importance"),
-                            [(k, _f(v, 3)) for k, v in values.items()])
-            lines += [f"![hyperparameter importances on {dataset}]({_link(png, out_dir)})", ""]
+            lines += render.table(("hyperparameter", "importance"),
+                            [(k, render.number(v, 3)) for k, v in values.items()])
+            lines += [f"![hyperparameter importances on {dataset}]({render.link(png, out_dir)})", ""]
     lines += render_targets(stats, target, group)
     lines += render_replays(dataset, group, out_dir, plots_dir)
     lines += render_provenance(group)
-    memory_png = plots_dir / f"{_slug(dataset)}_memory.png"
+    memory_png = plots_dir / f"{render.slug(dataset)}_memory.png"
     if plot_memory(group, memory_png, f"{dataset}: resident memory per trial"):
-        lines += [f"![resident memory per trial on {dataset}]({_link(memory_png, out_dir)})", ""]
+        lines += [f"![resident memory per trial on {dataset}]({render.link(memory_png, out_dir)})", ""]
     return lines
 
 
@@ -1198,13 +1140,13 @@ def answer_for(dataset: str, group: DatasetStudies) -> list[str]:
         budget = median(r.budget_epochs for rs in runs.values() for r in rs if r.budget_epochs)
         seeds = sorted({_distinct_seeds(rs) for rs in runs.values()})
         per = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
-        lines += [f"**`{dataset}`**, replay of preset `{preset}` ({_n(budget)}-epoch budget, "
+        lines += [f"**`{dataset}`**, replay of preset `{preset}` ({render.count(budget)}-epoch budget, "
                   f"{per} seeds per searcher):", ""]
         text = (f"- Lowest median best val_loss at 100% of the budget: `{winner}` "
-                f"({runs[winner][0].backend}) {_f(best[winner])}")
+                f"({runs[winner][0].backend}) {render.number(best[winner])}")
         if kt:
             top_kt = min(kt, key=lambda s: (kt[s], s))
-            text += f"; best KerasTuner searcher `{top_kt}` {_f(kt[top_kt])}"
+            text += f"; best KerasTuner searcher `{top_kt}` {render.number(kt[top_kt])}"
         lines.append(text + ".")
         focus = DEFAULT_SEARCHER if DEFAULT_SEARCHER in runs else winner
         if runs[focus][0].backend == BACKEND_OPTUNA:
@@ -1216,11 +1158,11 @@ def answer_for(dataset: str, group: DatasetStudies) -> list[str]:
         if target is not None and math.isfinite(target) and budget:
             spent = epochs_to_target(runs[focus], target)
             verdict = "met" if spent <= budget / 3 else "not met"
-            reached = (f"reaches RandomSearch's median full-budget quality ({_f(target)}) after "
-                       f"{_n(spent)} epochs (median over seeds;" if math.isfinite(spent) else
-                       f"does not reach RandomSearch's median full-budget quality ({_f(target)}) "
+            reached = (f"reaches RandomSearch's median full-budget quality ({render.number(target)}) after "
+                       f"{render.count(spent)} epochs (median over seeds;" if math.isfinite(spent) else
+                       f"does not reach RandomSearch's median full-budget quality ({render.number(target)}) "
                        f"in most runs (median over seeds: never;")
-            lines.append(f"- `{focus}` {reached} a third of the budget is {_n(budget / 3)}: "
+            lines.append(f"- `{focus}` {reached} a third of the budget is {render.count(budget / 3)}: "
                          f"{verdict}).")
         lines.append("")
     if group.runs:
@@ -1246,12 +1188,12 @@ def _answer_real(dataset: str, runs: dict[str, list[Run]], group: DatasetStudies
     else:
         return [f"**`{dataset}`, real runs:** no Optuna-backed searcher yet.", ""]
     seeds = _distinct_seeds(runs[focus])
-    text = (f"**`{dataset}`, real runs:** `{focus}` median best val_loss {_f(best[focus])} over "
+    text = (f"**`{dataset}`, real runs:** `{focus}` median best val_loss {render.number(best[focus])} over "
             f"{seeds} seed(s)")
     if kt:
         top = min(kt, key=lambda s: (kt[s], s))
         worse = "no worse than" if best[focus] <= kt[top] else "worse than"
-        text += (f", {worse} the best KerasTuner searcher `{top}` {_f(kt[top])} over "
+        text += (f", {worse} the best KerasTuner searcher `{top}` {render.number(kt[top])} over "
                  f"{_distinct_seeds(runs[top])} seed(s)")
     lines = [text + "."]
     mine = [r.retrain for r in runs[focus] if r.retrain]
@@ -1259,8 +1201,8 @@ def _answer_real(dataset: str, runs: dict[str, list[Run]], group: DatasetStudies
         acc = median(float(r["test_accuracy"]) for r in mine if "test_accuracy" in r)
         base = median(float(b["test_accuracy"]) for _, b in group.baselines
                       if "test_accuracy" in b)
-        lines.append(f"Its retrained best models: median test accuracy {_f(acc)} against the "
-                     f"baseline's {_f(base)} ({len(mine)} and {len(group.baselines)} seeds).")
+        lines.append(f"Its retrained best models: median test accuracy {render.number(acc)} against the "
+                     f"baseline's {render.number(base)} ({len(mine)} and {len(group.baselines)} seeds).")
     measured = _target2_measured(group)
     if measured is not None:
         lines.append(f"Cost per trial, measured side by side: {measured[1]}.")
@@ -1269,8 +1211,8 @@ def _answer_real(dataset: str, runs: dict[str, list[Run]], group: DatasetStudies
     ref = stats.get(RANDOM_SEARCHER)
     if overhead is not None and ref is not None and ref.overhead is not None:
         ref_overhead = ref.overhead
-        lines.append(f"Cost: median overhead per trial (wall - fit) {_f(overhead, 3)} s against "
-                     f"RandomSearch's {_f(ref_overhead, 3)} s, from these runs' own clocks "
+        lines.append(f"Cost: median overhead per trial (wall - fit) {render.number(overhead, 3)} s against "
+                     f"RandomSearch's {render.number(ref_overhead, 3)} s, from these runs' own clocks "
                      f"(no `bench overhead` study for this data set: not a side-by-side "
                      f"timing).")
     return [" ".join(lines), ""]

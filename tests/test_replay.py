@@ -88,8 +88,10 @@ def test_replay_of_a_run_on_its_own_curves_is_that_run(searcher: str, extra: lis
                                  if not t.user_attrs.get(schema.T_BUDGET_CUT))
     if extra:  # and a pruned trial that counts the epochs it ran
         pruned = [t for t in real if t.state == TrialState.PRUNED]
-        assert pruned and all(t.user_attrs[schema.T_EPOCHS] == len(t.intermediate_values) < 3
+        assert pruned and all(t.user_attrs[schema.T_EPOCHS] == len(t.intermediate_values)
                               for t in pruned)
+        # at least one stopped before its last epoch (a rung can also be the last epoch)
+        assert any(len(t.intermediate_values) < 3 for t in pruned)
 
 
 def _draw(hp: Any, rng: np.random.Generator) -> Any:
