@@ -28,7 +28,7 @@ from __future__ import annotations
 import inspect
 import math
 import secrets
-from typing import Any
+from typing import Any, TypeGuard
 
 import keras
 import keras_tuner
@@ -125,7 +125,7 @@ def _is_zero(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
 
 
-def _is_array(a: Any) -> bool:
+def _is_array(a: Any) -> TypeGuard[np.ndarray]:
     return isinstance(a, np.ndarray) and a.ndim >= 1 and a.dtype != object
 
 
@@ -148,8 +148,7 @@ def once_per_search(hypermodel: Any, fit_args: tuple[Any, ...], fit_kwargs: dict
     if "kwargs" in args:
         return unchanged
     x, y = args.get("x"), args.get("y")
-    if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)
-            and _is_array(x) and _is_array(y)) or len(x) != len(y) or len(y) == 0:
+    if not (_is_array(x) and _is_array(y)) or len(x) != len(y) or len(y) == 0:
         return unchanged
     if any(args.get(k) is not None and not _is_zero(args.get(k))
            for k in _UNSUPPORTED):

@@ -7,9 +7,7 @@ import io
 import warnings
 from contextlib import redirect_stdout
 
-import keras
 import keras_tuner
-import numpy as np
 import optuna
 import pytest
 from optuna.study import StudyDirection
@@ -17,31 +15,17 @@ from optuna.trial import TrialState
 
 from searchers import OptunaSearch
 from searchers.objectives import check_pruner, create_objective, values_of
+from tests.tiny import build, data
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
-RNG = np.random.default_rng(1)
-X = RNG.normal(size=(48, 4)).astype("float32")
-Y = (X[:, 0] + X[:, 1] > 0).astype("float32")
-XV = RNG.normal(size=(32, 4)).astype("float32")
-YV = (XV[:, 0] + XV[:, 1] > 0).astype("float32")
+X, Y, XV, YV = data(1)
 CAP = 30  # units 2, 4 -> 13, 25 parameters (feasible); 6, 8 -> 37, 49 (infeasible)
 
 
 def n_params(units: int) -> int:
     return 4 * units + units + units + 1
-
-
-def build(hp):
-    model = keras.Sequential([
-        keras.Input((4,)),
-        keras.layers.Dense(hp.Int("units", 2, 8, step=2), activation="relu"),
-        keras.layers.Dense(1, activation="sigmoid"),
-    ])
-    model.compile(optimizer=keras.optimizers.SGD(hp.Float("lr", 1e-3, 0.3, sampling="log")),
-                  loss="binary_crossentropy", metrics=["accuracy"])
-    return model
 
 
 def search(tmp_path, **kwargs) -> OptunaSearch:

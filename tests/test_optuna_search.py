@@ -30,26 +30,12 @@ from optuna.trial import TrialState
 
 from searchers import OptunaSearch
 from searchers.optuna_oracle import top_up_tickets
+from tests.tiny import build, data
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
-RNG = np.random.default_rng(0)
-X = RNG.normal(size=(48, 4)).astype("float32")
-Y = (X[:, 0] + X[:, 1] > 0).astype("float32")
-XV = RNG.normal(size=(32, 4)).astype("float32")
-YV = (XV[:, 0] + XV[:, 1] > 0).astype("float32")
-
-
-def build(hp):
-    model = keras.Sequential([
-        keras.Input((4,)),
-        keras.layers.Dense(hp.Int("units", 2, 8, step=2), activation="relu"),
-        keras.layers.Dense(1, activation="sigmoid"),
-    ])
-    model.compile(optimizer=keras.optimizers.SGD(hp.Float("lr", 1e-3, 0.3, sampling="log")),
-                  loss="binary_crossentropy", metrics=["accuracy"])
-    return model
+X, Y, XV, YV = data(0)
 
 
 class Recorder(keras.callbacks.Callback):
