@@ -156,7 +156,8 @@ def replay_run(spec: ReplaySpec, surrogate: Any, workdir: Path) -> ReplayedRun:
             run.epochs_used += 1
             stop = False
             # OptunaSearch.on_epoch_end: the Optuna-backed oracle reports to its pruner
-            if study is not None and oracle.report(trial.trial_id, value, step=epoch + 1):
+            if study is not None and oracle.report(trial.trial_id, value, step=epoch + 1,
+                                                   final=epoch + 1 == end):
                 stop = True
             if spec.patience:  # keras.callbacks.EarlyStopping
                 wait += 1

@@ -279,8 +279,14 @@ class OptunaOracle(keras_tuner.Oracle):
                 return self.create_trial(tuner_id)
         return trial
 
-    def report(self, trial_id: str, value: float, step: int) -> bool:
+    def report(self, trial_id: str, value: float, step: int, final: bool = False) -> bool:
         """Report an intermediate objective value; True when the pruner says stop.
+
+        ``final``: the training's last epoch. The value is stored, but the pruner is not
+        asked: stopping now would save no compute, so the trial completes with its value
+        (a PRUNED trial is one that trained less than it was given; Optuna's samplers rank
+        pruned trials below completed ones). It also spares a store read, and a rung write
+        where the epoch is a successive-halving rung.
 
         Multi-objective: ``value`` is the first objective's; it is stored as the epoch's
         intermediate value (what counts a killed trial's epochs, and draws its curve) but
@@ -299,7 +305,7 @@ class OptunaOracle(keras_tuner.Oracle):
                                                        float(value))
             return False
         otrial.report(float(value), step)
-        if otrial.should_prune():
+        if not final and otrial.should_prune():
             self._pruned.add(trial_id)
             return True
         return False

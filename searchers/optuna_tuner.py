@@ -66,7 +66,8 @@ class OptunaSearch(keras_tuner.Tuner):
     """KerasTuner ``Tuner`` with an :class:`OptunaOracle`; per-epoch pruning wired in.
 
     KerasTuner 1.4 hands no per-epoch metric to its oracle, so ``on_epoch_end`` reports
-    the objective to the Optuna trial and stops training when the pruner says so. The
+    the objective to the Optuna trial and stops training when the pruner says so (it is
+    not asked at the fit's last epoch, where stopping saves nothing). The
     trial then ends PRUNED in the study and STOPPED in KerasTuner (never "best", never a
     failure), and the search goes on.
 
@@ -114,6 +115,7 @@ class OptunaSearch(keras_tuner.Tuner):
         self._pipeline: input_pipeline.ArrayPipeline | None = None
         self._builds = 0
         self._last_model_params = 0
+        self._fit_epochs: int | None = None  # the running fit's `epochs` (_FitLength)
         directory = kwargs.get("directory") or "."
         project_name = kwargs.get("project_name") or "untitled_project"
         project_dir = os.path.join(directory, project_name)
@@ -268,6 +270,7 @@ class OptunaSearch(keras_tuner.Tuner):
             copied_kwargs = copy.copy(kwargs)
             callbacks = self._deepcopy_callbacks(original_callbacks)
             self._configure_tensorboard_dir(callbacks, trial, execution)
+            callbacks.append(_FitLength(self))
             callbacks.append(seam.tuner_callback(self, trial))
             callbacks.append(checkpoint)  # the best epoch across all executions
             copied_kwargs["callbacks"] = callbacks
@@ -332,8 +335,27 @@ class OptunaSearch(keras_tuner.Tuner):
         if self.oracle.multi_objective:  # the first objective's curve (nothing prunes)
             objective = objectives.objectives_of(objective)[0]
         if logs and objective.has_value(logs):
-            if self.oracle.report(trial.trial_id, objective.get_value(logs), step=epoch + 1):
+            final = self._fit_epochs is not None and epoch + 1 >= self._fit_epochs
+            if self.oracle.report(trial.trial_id, objective.get_value(logs), step=epoch + 1,
+                                  final=final):
                 model.stop_training = True
+
+
+class _FitLength(keras.callbacks.Callback):
+    """Tells the tuner how many epochs the running ``fit`` has (``params["epochs"]``, what
+    Keras passes its callbacks; a HyperModel's own ``fit`` may choose it), so that its last
+    epoch is known: the pruner is not asked there (stopping would save nothing)."""
+
+    def __init__(self, tuner: OptunaSearch) -> None:
+        super().__init__()
+        self.tuner = tuner
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        epochs = self.params.get("epochs") if self.params else None
+        self.tuner._fit_epochs = int(epochs) if isinstance(epochs, int) else None
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.tuner._fit_epochs = None
 
 
 class _BestWeightsAtEnd(keras.callbacks.Callback):

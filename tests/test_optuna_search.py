@@ -650,6 +650,33 @@ def test_pruner_stops_training_and_trial_is_never_best(tmp_path):
     assert study.best_trial.number == 1
 
 
+class AlwaysPrune(optuna.pruners.BasePruner):
+    """Says "prune" at every step it is asked about, and counts the questions."""
+
+    asked: list[tuple[int, int]] = []
+
+    def prune(self, study, trial):
+        AlwaysPrune.asked.append((trial.number, trial.last_step))
+        return True
+
+
+def test_the_pruner_is_not_asked_at_the_last_epoch(tmp_path):
+    """Stopping at the last epoch saves nothing: a 1-epoch trial completes with its value
+    even under a pruner that always prunes; a 3-epoch one is pruned after epoch 1."""
+    AlwaysPrune.asked = []
+    short = ost(build, tmp_path, name="short", objective="val_loss", max_trials=2, seed=3,
+                pruner=AlwaysPrune())
+    short.search(X, Y, epochs=1, validation_data=(XV, YV), verbose=0)
+    assert states(short.study) == ["COMPLETE", "COMPLETE"]
+    assert [sorted(t.intermediate_values) for t in short.study.trials] == [[1], [1]]
+    assert AlwaysPrune.asked == []
+    longer = ost(build, tmp_path, name="longer", objective="val_loss", max_trials=1, seed=3,
+                 pruner=AlwaysPrune())
+    longer.search(X, Y, epochs=3, validation_data=(XV, YV), verbose=0)
+    assert states(longer.study) == ["PRUNED"]
+    assert AlwaysPrune.asked == [(0, 1)]
+
+
 def test_sql_persistence(tmp_path):
     tuner = ost(Cheap(), tmp_path, name="proj", max_trials=2, seed=1)
     tuner.search(verbose=0)
