@@ -445,6 +445,27 @@ def _store_trials(url: str) -> dict[str, dict[str, Any]]:
         storage.engine.dispose()
 
 
+def pooled(parts: list[tuple[dict[str, Any], dict[str, dict[str, Any]], float]]
+           ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """One searcher's profiles and store trials of several rounds as if from one search:
+    trial ids get their round as a prefix (``"1:03"``; one round's ids stay as they are),
+    call counts add up."""
+    if len(parts) == 1:
+        return parts[0][0], parts[0][1]
+    windows: list[dict[str, Any]] = []
+    trials: dict[str, dict[str, Any]] = {}
+    calls: dict[str, int] = {}
+    missing: list[str] = []
+    for rnd, (profile, store_trials, _) in enumerate(parts):
+        windows += [{**w, "kt_id": None if w["kt_id"] is None else f"{rnd}:{w['kt_id']}"}
+                    for w in profile["windows"]]
+        trials.update({f"{rnd}:{k}": v for k, v in store_trials.items()})
+        for k, v in profile["calls"].items():
+            calls[k] = calls.get(k, 0) + v
+        missing += [m for m in profile["missing"] if m not in missing]
+    return {"windows": windows, "calls": calls, "missing": missing}, trials
+
+
 def summarize(name: str, profile: dict[str, Any],
               trials: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Per-trial figures of one searcher: store's overhead joined with the profile's windows."""
@@ -493,6 +514,8 @@ def format_table(results: list[dict[str, Any]]) -> str:
     row("trials measured", [r["trials"] for r in results], "{}")
     row("median overhead (wall-fit) s", [r["median_overhead_s"] for r in results])
     row("mean overhead s", [r["mean_overhead_s"] for r in results])
+    if any(r.get("round_medians_s") for r in results):
+        row("  median, round by round", [_rounds_text(r) for r in results])
     for c in COMPONENTS[1:] + ("other",):
         row(f"  {LABELS[c]}", [r["components_s"][c] for r in results])
     row("mean fit s", [r["mean_fit_s"] for r in results])
@@ -514,6 +537,10 @@ def format_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _rounds_text(r: dict[str, Any]) -> str:
+    return "/".join("-" if v is None else f"{v:.3f}" for v in r.get("round_medians_s") or [])
+
+
 def _baseline(results: list[dict[str, Any]], r: dict[str, Any]) -> dict[str, Any]:
     """What ``r`` is compared with: the first searcher run with the same code."""
     return next(b for b in results if b.get("code") == r.get("code"))
@@ -523,6 +550,12 @@ def _ratio_text(r: dict[str, Any], base: dict[str, Any]) -> str:
     if base["median_overhead_s"] and r["median_overhead_s"] is not None:
         return f"{r['median_overhead_s'] / base['median_overhead_s']:.2f}x"
     return "-"
+
+
+def _round_ratios(r: dict[str, Any], base: dict[str, Any]) -> list[float]:
+    """Round by round, ``r``'s median overhead over ``base``'s (side by side in a round)."""
+    pairs = zip(r.get("round_medians_s") or [], base.get("round_medians_s") or [])
+    return [a / b for a, b in pairs if a is not None and b]
 
 
 def verdicts(results: list[dict[str, Any]], preset: str) -> list[tuple[str, bool]]:
@@ -541,6 +574,10 @@ def verdicts(results: list[dict[str, Any]], preset: str) -> list[tuple[str, bool
         text = (f"{r['searcher']}: median overhead {r['median_overhead_s']:.3f} s = {ratio:.2f}x "
                 f"{base['searcher']}'s {base['median_overhead_s']:.3f} s (target <= "
                 f"{TARGET_RATIO}x): {'met' if ok else 'NOT met'}")
+        per_round = _round_ratios(r, base)
+        if per_round:
+            text += (f" (over {len(per_round)} rounds' trials pooled; each round's ratio: "
+                     + ", ".join(f"{x:.2f}x" for x in per_round) + ")")
         if preset == "standard":
             absolute = r["median_overhead_s"] <= TARGET_STANDARD_S
             text += (f"; absolute {r['median_overhead_s']:.3f} s (target <= {TARGET_STANDARD_S} s "
@@ -599,12 +636,14 @@ class OverheadSettings:
     storage: str               # where the measurement is recorded
     verbose: bool = False
     argv: tuple[str, ...] = ()  # the command line, as recorded
+    rounds: int = 1            # every searcher this many times, interleaved, trials pooled
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "OverheadSettings":
         return cls(searchers=args.searchers, preset=args.preset,
                    budget_epochs=args.budget_epochs, seed=args.seed, dataset=args.dataset,
-                   storage=args.storage, verbose=bool(args.verbose), argv=tuple(args.argv))
+                   storage=args.storage, verbose=bool(args.verbose), argv=tuple(args.argv),
+                   rounds=args.rounds)
 
 
 def run_overhead(settings: OverheadSettings) -> int:
@@ -626,12 +665,16 @@ def run_overhead(settings: OverheadSettings) -> int:
     get_preset(settings.preset)
     if settings.budget_epochs is not None and settings.budget_epochs <= 0:
         raise UserError(f"--budget-epochs must be > 0 (got {settings.budget_epochs})")
+    if settings.rounds < 1:
+        raise UserError(f"--rounds must be >= 1 (got {settings.rounds})")
     main_storage = store.open_storage(settings.storage)  # a bad --storage fails before any run
 
-    results = []
+    measured: dict[str, list[tuple[dict[str, Any], dict[str, dict[str, Any]], float]]] = {
+        label: [] for label in labels}
     with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
-        for i, (label, name, checkout) in enumerate(runs):
-            folder = Path(tmp) / str(i)
+        for rnd, i, (label, name, checkout) in ((rnd, i, run) for rnd in range(settings.rounds)
+                                                for i, run in enumerate(runs)):
+            folder = Path(tmp) / f"{rnd}-{i}"
             folder.mkdir()
             url = f"sqlite:///{folder / 'store.db'}"
             spec = {"searcher": name, "seed": settings.seed, "preset": settings.preset,
@@ -642,7 +685,9 @@ def run_overhead(settings: OverheadSettings) -> int:
             out = folder / "profile.json"
             code = checkout or CHECKOUT
             print(f"== {label}: a {settings.preset} search in its own process"
-                  f"{f' (code: {code})' if checkout else ''} ==", flush=True)
+                  f"{f' (code: {code})' if checkout else ''}"
+                  f"{f', round {rnd + 1} of {settings.rounds}' if settings.rounds > 1 else ''} ==",
+                  flush=True)
             started = time.monotonic()
             rc = subprocess.run(_child_command(folder / "spec.json", out),
                                 env=_child_env(code)).returncode
@@ -650,10 +695,18 @@ def run_overhead(settings: OverheadSettings) -> int:
                 raise KeyboardInterrupt
             if rc != 0 or not out.exists():
                 raise RunError(f"the {label} search failed (exit {rc}); see its output above")
-            result = summarize(label, json.loads(out.read_text()), _store_trials(url))
-            result["process_seconds"] = round(time.monotonic() - started, 1)
-            result["code"] = str(code)
-            results.append(result)
+            measured[label].append((json.loads(out.read_text()), _store_trials(url),
+                                    time.monotonic() - started))
+    results = []
+    for label, _, checkout in runs:
+        result = summarize(label, *pooled(measured[label]))
+        if settings.rounds > 1:
+            result["round_medians_s"] = [
+                round(statistics.median(t["wall"] - t["fit"] for t in trials.values()), 4)
+                if trials else None for _, trials, _ in measured[label]]
+        result["process_seconds"] = round(sum(sec for _, _, sec in measured[label]), 1)
+        result["code"] = str(checkout or CHECKOUT)
+        results.append(result)
 
     print()
     print(f"per-trial overhead, preset {settings.preset}, dataset {settings.dataset}, "
@@ -672,6 +725,7 @@ def run_overhead(settings: OverheadSettings) -> int:
         "dataset": settings.dataset, "preset": settings.preset,
         "budget_epochs": settings.budget_epochs or get_preset(settings.preset).budget_epochs,
         "seed": settings.seed, "searchers": labels, "results": results,
+        "rounds": settings.rounds,
         "target_ratio": TARGET_RATIO,
         "target_standard_s": TARGET_STANDARD_S if settings.preset == "standard" else None,
         "verdicts": [{"text": t, "met": ok} for t, ok in lines],
@@ -701,6 +755,10 @@ def add_cli(sub: Any) -> None:
     p.add_argument("--seed", type=_non_negative, default=0)
     p.add_argument("--dataset", default="toon")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help="where the measurement is recorded")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run every searcher this many times, interleaved (a round runs each "
+                        "once), and pool their trials: the ratio's spread over rounds shows "
+                        "how much of it is timing noise (default 1)")
     p.add_argument("-v", "--verbose", action="store_true", help="show library output")
     p.set_defaults(func=lambda args: run_overhead(OverheadSettings.from_args(args)))
 

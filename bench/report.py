@@ -980,13 +980,19 @@ def render_overhead(group: DatasetStudies) -> list[str]:
         lines += [f"### Per-trial overhead, preset `{b.get('preset')}` (study `{name}`)", "",
                   f"Median of wall - fit per trial (COMPLETE and PRUNED trials), and where the "
                   f"mean goes, in seconds per trial; budget {render.json_text(b.get('budget_epochs'))} "
-                  f"epochs per searcher, seed {render.json_text(b.get('seed'))}.", ""]
+                  f"epochs per searcher, seed {render.json_text(b.get('seed'))}"
+                  + (f"; {b['rounds']} rounds (every searcher once per round, in the order "
+                     "of the columns; trials pooled)" if (b.get("rounds") or 1) > 1 else "")
+                  + ".", ""]
         header = ["per trial"] + [str(r.get("searcher")) for r in results]
         rows: list[list[Any]] = [["trials", *(r.get("trials") for r in results)],
                                  ["median overhead (wall - fit)",
                                   *(render.number(r.get("median_overhead_s"), 3) for r in results)],
                                  ["mean overhead",
                                   *(render.number(r.get("mean_overhead_s"), 3) for r in results)]]
+        if any(r.get("round_medians_s") for r in results):
+            rows.append(["median, round by round", *(" / ".join(
+                render.number(v, 3) for v in r.get("round_medians_s") or []) for r in results)])
         for key, label in _OVERHEAD_ROWS:
             values = []
             for r in results:

@@ -98,3 +98,41 @@ def test_each_searcher_is_compared_with_the_first_of_its_code():
     assert lines[1][0].startswith("tpe@old: median overhead 0.900 s = 1.12x random@old's")
     quick = overhead.verdicts([result("random", "new", 0.4), result("tpe", "new", 0.21)], "quick")
     assert quick == [(quick[0][0], False)] and "absolute" not in quick[0][0]
+
+
+def test_rounds_pool_their_trials_and_each_rounds_ratio_is_shown():
+    """--rounds N: a searcher's trials of every round count as one sample (ids kept apart),
+    and the verdict lists each round's side-by-side ratio."""
+    def part(overheads):
+        windows, trials = [], {}
+        for i, over in enumerate(overheads):
+            w = overhead._Window()
+            w.kt_id = f"{i:02d}"
+            w.seconds[overhead.OVER][overhead.BUILD] = over
+            windows.append(w.as_dict())
+            trials[w.kt_id] = {"wall": 1.0 + over, "fit": 1.0, "number": i, "state": "COMPLETE"}
+        return {"windows": windows, "calls": {"Tuner._build_hypermodel": len(overheads)},
+                "missing": []}, trials, 10.0
+
+    random_parts = [part([0.4, 0.4, 0.4]), part([0.6, 0.6, 0.6])]
+    tpe_parts = [part([0.1, 0.1, 0.1]), part([0.4, 0.4, 0.4])]
+    profile, trials = overhead.pooled(tpe_parts)
+    assert sorted(trials) == ["0:00", "0:01", "0:02", "1:00", "1:01", "1:02"]
+    tpe = overhead.summarize("tpe", profile, trials)
+    assert tpe["trials"] == tpe["trials_profiled"] == 6
+    assert tpe["components_s"]["build"] == pytest.approx(0.25)
+    assert tpe["calls_per_trial"]["Tuner._build_hypermodel"] == 1.0
+    random = overhead.summarize("random", *overhead.pooled(random_parts))
+    assert random["median_overhead_s"] == pytest.approx(0.5)
+    tpe["round_medians_s"], random["round_medians_s"] = [0.1, 0.4], [0.4, 0.6]
+    tpe["code"] = random["code"] = "here"
+    [(text, ok)] = overhead.verdicts([random, tpe], "quick")
+    assert ok and "= 0.50x random's" in text
+    assert text.endswith("each round's ratio: 0.25x, 0.67x)")
+    assert overhead.pooled(tpe_parts[:1]) == tpe_parts[0][:2]  # one round: as it was
+
+
+def test_rounds_below_one_is_one_line(workdir, storage_url, capsys):
+    assert main(["overhead", "--rounds", "0", "--storage", storage_url]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: --rounds must be >= 1 (got 0)\n"
