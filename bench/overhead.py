@@ -504,7 +504,6 @@ def summarize(name: str, profile: dict[str, Any],
 
 def format_table(results: list[dict[str, Any]]) -> str:
     names = [r["searcher"] for r in results]
-    width = max(10, *(len(n) + 2 for n in names))
     rows: list[tuple[str, list[str]]] = []
 
     def row(label: str, values: list[Any], fmt: str = "{:.3f}") -> None:
@@ -530,6 +529,7 @@ def format_table(results: list[dict[str, Any]]) -> str:
         [_ratio_text(r, _baseline(results, r)) for r in results])
     row("  baseline", [_baseline(results, r)["searcher"] for r in results])
     label_w = max(len(label) for label, _ in rows) + 2
+    width = max(10, *(len(n) + 2 for n in names), *(len(v) + 2 for _, vs in rows for v in vs))
     head = "per trial (means unless said)".ljust(label_w)
     lines = [head + "".join(n.rjust(width) for n in names)]
     lines += [label.ljust(label_w) + "".join(v.rjust(width) for v in values)
