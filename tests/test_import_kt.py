@@ -24,6 +24,7 @@ from bench import import_kt
 from bench.errors import RunError, UserError
 from bench.import_kt import hp_distribution, import_project
 from bench.schema import T_EPOCHS, T_ERROR, T_KT_ID
+from tests.spaces import every_kind
 
 LEGACY = Path(__file__).parent / "fixtures" / "kt_legacy"
 STATE = {"COMPLETED": TrialState.COMPLETE, "FAILED": TrialState.FAIL,
@@ -92,26 +93,8 @@ def test_distribution_mapping() -> None:
 def test_mapping_is_the_searchers_mapping() -> None:
     """For every kind of hyperparameter, what import-kt maps a stored config to is what
     the searchers decide in and record with (searchers.seam.distribution)."""
-    import keras_tuner
-
     from searchers import seam
-    hps = keras_tuner.HyperParameters()
-    hps.Int("i", 0, 10)
-    hps.Int("i_step", 0, 10, step=3)
-    hps.Int("i_log", 1, 1000, sampling="log")
-    hps.Int("i_logstep", 1, 64, step=2, sampling="log")
-    hps.Int("i_rlogstep", 1, 100, step=10, sampling="reverse_log")
-    hps.Float("f", -1.0, 1.0)
-    hps.Float("f_step", 0.0, 1.0, step=0.3)
-    hps.Float("f_dropout", 0.0, 0.9 + 1e-9, step=0.1)
-    hps.Float("f_log", 1e-5, 1e-1, sampling="log")
-    hps.Float("f_logstep", 1e-4, 1.0, step=10, sampling="log")
-    hps.Float("f_rlog", 0.1, 0.9, sampling="reverse_log")
-    hps.Float("f_rlogstep", 0.1, 10.0, step=10, sampling="reverse_log")
-    hps.Choice("c", ["relu", "tanh"])
-    hps.Choice("c_num", [0.5, 1.5, 2.5])
-    hps.Boolean("b")
-    hps.Fixed("fx", 7)
+    hps = every_kind()
     stored = json.loads(json.dumps(hps.get_config()))  # as oracle.json holds it
     for hp, entry in zip(hps.space, stored["space"]):
         values = list(hp.values) if getattr(hp, "step", None) is not None else None

@@ -9,6 +9,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from searchers.seam import active_params, distribution, suggest
+from tests.spaces import every_kind
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -123,26 +124,6 @@ def test_active_params_casts_ints_and_skips_values_off_choice():
 
 
 # ---- property-style: values stay inside KerasTuner's space, both ways ---------------------
-def every_kind():
-    hps = keras_tuner.HyperParameters()
-    hps.Int("i", 0, 10)
-    hps.Int("i_step", 0, 10, step=3)
-    hps.Int("i_log", 1, 1000, sampling="log")
-    hps.Int("i_logstep", 1, 64, step=2, sampling="log")
-    hps.Int("i_rlog", 1, 100, step=10, sampling="reverse_log")
-    hps.Float("f", -1.0, 1.0)
-    hps.Float("f_step", 0.0, 1.0, step=0.1)
-    hps.Float("f_log", 1e-5, 1e-1, sampling="log")
-    hps.Float("f_logstep", 1e-4, 1.0, step=10, sampling="log")
-    hps.Float("f_rlog", 0.1, 0.9, sampling="reverse_log")
-    hps.Float("f_rlogstep", 0.1, 10.0, step=10, sampling="reverse_log")
-    hps.Choice("c", ["relu", "tanh"])
-    hps.Choice("c_num", [0.5, 1.5, 2.5])
-    hps.Boolean("b")
-    hps.Fixed("fx", 7)
-    return hps
-
-
 def in_kerastuner_space(hp, value) -> bool:
     kind = type(hp).__name__
     if kind == "Fixed":
