@@ -30,7 +30,7 @@ def test_memory_reads_each_trial_process_from_the_store(workdir, storage_url, ca
     out = capsys.readouterr().out
     assert "random: RSS at trial 2" in out and "2 process(es)" in out
     # re-measuring one searcher keeps the other's row
-    assert main(["memory", "--searchers", "tpe", "--trials", "2", "--trials-per-process", "2",
+    assert main(["memory", "--searchers", "tpe", "--trials", "4", "--trials-per-process", "2",
                  "--storage", storage_url]) == 0
     again = optuna.load_study(study_name="toon-memory-p2", storage=storage_url).user_attrs[
         schema.STUDY_BENCH]["searchers"]
