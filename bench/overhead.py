@@ -466,12 +466,18 @@ def pooled(parts: list[tuple[dict[str, Any], dict[str, dict[str, Any]], float]]
     return {"windows": windows, "calls": calls, "missing": missing}, trials
 
 
+def median_overhead(trials: dict[str, dict[str, Any]]) -> float | None:
+    """The report's figure: median of wall - fit over the trials (None without any)."""
+    if not trials:
+        return None
+    return round(statistics.median(t["wall"] - t["fit"] for t in trials.values()), 4)
+
+
 def summarize(name: str, profile: dict[str, Any],
               trials: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Per-trial figures of one searcher: store's overhead joined with the profile's windows."""
     windows = {w["kt_id"]: w for w in profile["windows"] if w["kt_id"] is not None}
     ids = [k for k in trials if k in windows]
-    overheads = [trials[k]["wall"] - trials[k]["fit"] for k in trials]
     n = len(ids)
 
     def mean(values: list[float]) -> float:
@@ -486,7 +492,7 @@ def summarize(name: str, profile: dict[str, Any],
     mean_overhead = mean([trials[k]["wall"] - trials[k]["fit"] for k in ids])
     return {
         "searcher": name, "trials": len(trials), "trials_profiled": n,
-        "median_overhead_s": round(statistics.median(overheads), 4) if overheads else None,
+        "median_overhead_s": median_overhead(trials),
         "mean_overhead_s": round(mean_overhead, 4),
         "mean_fit_s": round(mean([trials[k]["fit"] for k in ids]), 4),
         "components_s": {**named, "other": round(mean_overhead - sum(named.values()), 4)},
@@ -701,9 +707,7 @@ def run_overhead(settings: OverheadSettings) -> int:
     for label, _, checkout in runs:
         result = summarize(label, *pooled(measured[label]))
         if settings.rounds > 1:
-            result["round_medians_s"] = [
-                round(statistics.median(t["wall"] - t["fit"] for t in trials.values()), 4)
-                if trials else None for _, trials, _ in measured[label]]
+            result["round_medians_s"] = [median_overhead(trials) for _, trials, _ in measured[label]]
         result["process_seconds"] = round(sum(sec for _, _, sec in measured[label]), 1)
         result["code"] = str(checkout or CHECKOUT)
         results.append(result)
