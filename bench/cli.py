@@ -95,6 +95,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                         "(default val_loss)")
     p.add_argument("--max-params", type=_positive, metavar="N",
                    help="size cap: trials of larger models are infeasible (an Optuna constraint)")
+    p.add_argument("--artifacts", metavar="DIR|s3://BUCKET/PREFIX",
+                   help="keep the best trials' checkpoints in this Optuna artifact store too "
+                        "(a folder every machine mounts, or S3): get_best_models and the "
+                        "dashboard find them from any machine")
     p.add_argument("-v", "--verbose", action="store_true", help="show Keras epoch output")
 
 
@@ -112,7 +116,8 @@ def run_config(args: argparse.Namespace, searcher: str, seed: int):
         trials_per_process=args.trials_per_process,
         trial_process=getattr(args, "trial_process", None),
         objectives=getattr(args, "objectives", None) or (schema.OBJECTIVE,),
-        max_params=getattr(args, "max_params", None))
+        max_params=getattr(args, "max_params", None),
+        artifacts=getattr(args, "artifacts", None))
 
 
 _config = run_config  # the older name (tests/test_trial_process.py)
@@ -150,7 +155,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from bench.dashboard import serve
-    return serve(args.storage, host=args.host, port=args.port)
+    return serve(args.storage, host=args.host, port=args.port, artifacts=args.artifacts)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -212,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=DEFAULT_STORAGE)
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1 only)")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--artifacts", metavar="DIR|s3://BUCKET/PREFIX",
+                   help="the artifact store of the runs (--artifacts of run): each trial's "
+                        "page lists its checkpoint")
     p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("calibrate", help="baseline and random configurations on a data set")

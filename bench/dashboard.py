@@ -11,6 +11,7 @@ import errno
 import logging
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+from bench.artifact_store import open_artifact_store
 from bench.errors import UserError
 from bench.store import display_url, open_storage, write_problem
 
@@ -22,16 +23,21 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def serve(storage_url: str, host: str = "127.0.0.1", port: int = 8080) -> int:
-    """Serve until interrupted; a taken port is one clear line, not a traceback."""
+def serve(storage_url: str, host: str = "127.0.0.1", port: int = 8080,
+          artifacts: str | None = None) -> int:
+    """Serve until interrupted; a taken port is one clear line, not a traceback.
+    ``artifacts``: the runs' artifact store (``--artifacts``), so that each trial's page
+    lists and serves its checkpoint files."""
     import optuna_dashboard
 
     if not 0 <= port <= 65535:
         raise UserError(f"--port must be 0..65535 (got {port})")
     storage = open_storage(storage_url, must_exist=True, read_only=True)
     read_only_why = write_problem(storage_url)
+    store = open_artifact_store(artifacts) if artifacts else None
     try:
-        httpd = make_server(host, port, optuna_dashboard.wsgi(storage), handler_class=_QuietHandler)
+        httpd = make_server(host, port, optuna_dashboard.wsgi(storage, artifact_store=store),
+                            handler_class=_QuietHandler)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise UserError(f"port {port} on {host} is already in use; pick another with --port") from None

@@ -315,7 +315,9 @@ def install_profiler() -> Profile:
         p.time_function(kt_project, "_atomic_save_json", KT_FILES, "kt_project._atomic_save_json")
     if kt_oracle is not None:
         for cls in _subclasses(kt_oracle.Oracle):
-            p.time_methods(cls, ("populate_space",), SAMPLER)
+            # an OptunaOracle takes and fills a new trial in _create_new_trial (its id
+            # follows the study trial), not in populate_space
+            p.time_methods(cls, ("populate_space", "_create_new_trial"), SAMPLER)
     else:
         p.missing.append("keras_tuner Oracle")
 

@@ -52,6 +52,7 @@ class RunConfig:
     # search its front; KerasTuner's sum them as they do, and are stored with every value).
     objectives: tuple[str, ...] = (schema.OBJECTIVE,)
     max_params: int | None = None          # size cap: larger models are infeasible (a constraint)
+    artifacts: str | None = None           # the best trials' checkpoints also here (a folder, s3://)
     build_model_factory: Callable[..., Any] | None = field(default=None, compare=False)
 
     def resolved(self) -> "RunConfig":
@@ -176,6 +177,7 @@ class Prepared:
     run_dir: Path
     lock: runlock.Lock = field(default_factory=runlock.NoLock)
     finished: bool = False  # nothing left to run: the budget (or --max-trials) is spent
+    artifact_store: Any = None  # --artifacts, opened and checked
 
     def refresh(self, wall: float = 0.0) -> "RunSummary":
         return _summary(self.cfg, self.study_name, self.label, self.study, self.run_dir, wall)
@@ -258,6 +260,10 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
                         "refuses several objectives); leave --pruner out or use --pruner none")
     label = searcher.label(settings)
     check_logdir(Path(cfg.logdir) / (cfg.study or "x"))  # before loading any data
+    artifact_store = None
+    if cfg.artifacts:
+        from bench.artifact_store import open_artifact_store
+        artifact_store = open_artifact_store(cfg.artifacts)  # checked: before any trial
     data = load_run_data(cfg)
     tag = schema.MULTI_OBJECTIVE_TAG if cfg.multi_objective else ""
     name = schema.check_study_name(cfg.study or schema.study_name(data.name, label, cfg.seed, tag))
@@ -299,7 +305,7 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
         lock.release()
         raise
     return Prepared(cfg, searcher, replace(settings, study=study), label, name, study, data,
-                    run_dir, lock, finished)
+                    run_dir, lock, finished, artifact_store)
 
 
 def _finished_run(cfg: RunConfig, study: Any) -> bool:
@@ -396,6 +402,13 @@ def _search(p: Prepared, printer: Any) -> RunSummary:
                            records_live=searcher.records_live,
                            trial_cap=cfg.trial_process[0] if cfg.trial_process else None,
                            objectives=cfg.objectives, max_params=cfg.max_params)
+    tuner_kwargs = searcher.tuner_kwargs(p.settings)
+    if p.artifact_store is not None:
+        if searcher.records_live:  # OptunaSearch shares its best-k checkpoints itself
+            tuner_kwargs["artifact_store"] = p.artifact_store
+        else:  # KerasTuner's own searchers: the tracker uploads the study's best k
+            from searchers.checkpoint_artifacts import CheckpointArtifacts
+            tracker.checkpoints = CheckpointArtifacts(p.artifact_store, study)
     factory = cfg.build_model_factory or make_build_model
     replacement = bool(cfg.trial_process and cfg.trial_process[1])
     try:  # a replacement trial process reloads quietly ("Reloading Tuner from ...")
@@ -403,7 +416,7 @@ def _search(p: Prepared, printer: Any) -> RunSummary:
             tuner = tracked(searcher.tuner_class())(
                 hypermodel=factory(data.input_shape, data.num_classes),
                 objective=objective, directory=str(kt_dir), project_name=project,
-                overwrite=False, tracker=tracker, **searcher.tuner_kwargs(p.settings))
+                overwrite=False, tracker=tracker, **tuner_kwargs)
     except RuntimeError as exc:  # KerasTuner cannot reload a damaged project folder
         raise UserError(f"cannot resume from {kt_dir / project}: {str(exc).splitlines()[0]}") from None
     except ValueError as exc:  # the oracle refuses a setting (a pruner on several objectives)

@@ -59,7 +59,7 @@ def config_argv(cfg: RunConfig) -> list[str]:
         "--batch-size": cfg.batch_size, "--worker": cfg.worker, "--patience": cfg.patience,
         "--kind": cfg.kind if cfg.kind != schema.KIND_SEARCH else None,
         "--objectives": ",".join(cfg.objectives) if cfg.objectives != (schema.OBJECTIVE,) else None,
-        "--max-params": cfg.max_params,
+        "--max-params": cfg.max_params, "--artifacts": cfg.artifacts,
     }
     argv = [item for flag, value in flags.items() if value is not None
             for item in (flag, str(value))]

@@ -222,6 +222,11 @@ class TrialTracker:
         self.capped = False  # True once the search stopped because of ``trial_cap``
         self._running: dict[str, _Running] = {}
         self._pending_start: float | None = None
+        # --artifacts for a searcher that does not record live (KerasTuner's own): the
+        # study's best k checkpoints go to the artifact store from here (OptunaSearch
+        # does it itself); the storage id of the last trial mirrored, to link them to
+        self.checkpoints: Any = None
+        self.last_record_id: int | None = None
 
     # ---- budget ---------------------------------------------------------------------
     def refresh(self) -> bool:
@@ -346,6 +351,7 @@ class TrialTracker:
         if mirror:
             attrs[schema.T_WALL] = round(time.perf_counter() - run.started, 4)
         if mirror and run.record_id is not None:
+            self.last_record_id = run.record_id
             self._close_record(run.record_id, state, values, attrs, constraint)
             self.mirrored.add(trial.trial_id)
             number = seam.storage_of(self.study).get_trial_number_from_id(run.record_id)
@@ -512,12 +518,50 @@ class TrackingMixin(_TunerHooks):
         records_live = self.tracker.records_live
         live = self.oracle.optuna_trial(trial.trial_id) if records_live else None
         number = live.number if live is not None else None
+        planned = self._plan_checkpoint(trial, attrs)
         try:
             super().on_trial_end(trial)  # the oracle ends the trial (Optuna: _before_tell)
         finally:
             ended = self.oracle.trials[trial.trial_id]
             if ended.trial_id not in seam.retry_queue(self.oracle):  # else run again
                 self.tracker.end(ended, attrs, mirror=not records_live, number=number)
+                if self.tracker.checkpoints is not None:
+                    self._share_checkpoint(trial.trial_id, planned)
+
+    def _checkpoint_paths(self, trial_id: str) -> list[str]:
+        fname = self._get_checkpoint_fname(trial_id)
+        files = [p for p in seam.kt_io().glob(fname + "*") if p == fname or p.startswith(fname + ".")]
+        config = os.path.join(os.path.dirname(fname), "build_config.json")
+        return files + [config] if files and os.path.exists(config) else files
+
+    def _plan_checkpoint(self, trial, attrs: dict[str, Any]) -> dict[str, str] | None:
+        """A mirrored trial's artifact ids, stored with its other attrs (--artifacts)."""
+        import keras_tuner
+        if (self.tracker.checkpoints is None
+                or trial.status != keras_tuner.engine.trial.TrialStatus.COMPLETED):
+            return None
+        paths = self._checkpoint_paths(trial.trial_id)
+        if not paths:
+            return None
+        from searchers.checkpoint_artifacts import CHECKPOINT_ATTR, CheckpointArtifacts
+        attrs[CHECKPOINT_ATTR] = planned = CheckpointArtifacts.plan(paths)
+        return planned
+
+    def _share_checkpoint(self, trial_id: str, planned: dict[str, str] | None) -> None:
+        """Upload the mirrored trial's checkpoint, then keep the study's best k only."""
+        checkpoints, study = self.tracker.checkpoints, self.tracker.study
+        record = self.tracker.last_record_id
+        if planned and record is not None:
+            frozen = seam.storage_of(study).get_trial(record)
+            if frozen.state == TrialState.COMPLETE:
+                checkpoints.upload(frozen, planned, self._checkpoint_paths(trial_id))
+        else:
+            checkpoints.flush()
+        sign = -1.0 if study.directions[0].name == "MAXIMIZE" else 1.0
+        ranked = sorted((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                         if t.values and all(math.isfinite(v) for v in t.values)),
+                        key=lambda t: (sign * t.values[0], t.number))
+        checkpoints.keep_only(ranked[:ARTIFACT_BEST_K])
 
     def _before_tell(self, trial_id: str, live: optuna.Trial) -> None:
         """Optuna-backed oracle hook: attrs on the live trial, timed like a mirrored one."""
@@ -525,6 +569,11 @@ class TrackingMixin(_TunerHooks):
         attrs[schema.T_WALL] = self.tracker.wall(trial_id)
         for key, value in attrs.items():
             live.set_user_attr(key, value)
+
+
+# --artifacts with KerasTuner's own searchers: the checkpoints of the study's best k trials
+# are kept in the artifact store (OptunaSearch's keep_best_checkpoints default)
+ARTIFACT_BEST_K = 3
 
 
 def _live_oracle(oracle: Any) -> Any:

@@ -14,6 +14,12 @@ ticket atomically; several processes or machines sharing the study therefore run
 search fails its running trial, a killed worker's trial is failed once its heartbeat goes
 stale (by the next worker that looks, which reissues its ticket), so a run or re-run always
 reaches ``max_trials``.
+
+Trial ids: a KerasTuner trial's id is the number of the study trial it first ran as
+(zero-padded like KerasTuner's), not a count of this process's trials: study numbers are
+unique, so two processes or machines sharing a study never give two trials one id (their
+checkpoint folders, TensorBoard runs and ``kt_trial_id`` attrs stay apart). The best
+trials are the study's (``get_best_trials``), whichever process trained them.
 """
 from __future__ import annotations
 
@@ -38,6 +44,7 @@ from searchers.seam import write_in_one_transaction as _write_in_one_transaction
 from searchers.tickets import top_up_tickets  # also imported from here
 
 _KT_ID = "kt_trial_id"
+_STUDY_TRIAL = "study_trial_id"  # set on a stand-in KerasTuner trial: its study trial's storage id
 log = logging.getLogger(__name__)
 
 
@@ -242,6 +249,10 @@ class OptunaOracle(keras_tuner.Oracle):
         self._pruned: set[str] = set()
         self._heartbeats: dict[str, _Heartbeat] = {}
         self._reported: dict[str, set[int]] = {}
+        self._stand_ins: dict[int, KTTrial] = {}           # study trials of other processes
+        # User attrs to set on a trial just before its result is told (kt id -> attrs),
+        # in the same commit as the others (OptunaSearch: where its checkpoint goes).
+        self.tell_attrs: dict[str, dict[str, Any]] = {}
         # False: only take tickets issued elsewhere (see top_up_tickets), never issue any.
         self.manage_tickets = manage_tickets
         # Called with (kt_trial_id, optuna_trial) just before the result is told, so a
@@ -253,11 +264,18 @@ class OptunaOracle(keras_tuner.Oracle):
 
     # ---- what KerasTuner asks of an oracle ---------------------------------------
     def populate_space(self, trial_id: str) -> dict[str, Any]:
+        """KerasTuner's hook, for a caller that drives the oracle itself (new trials of a
+        search come from ``create_trial``, whose ids follow the study)."""
         self.check_stop()
         self._fail_stale()
         otrial = self._take_trial()
         if otrial is None:
             return {"status": TrialStatus.STOPPED, "values": None}
+        return {"status": TrialStatus.RUNNING, "values": self._suggest_all(trial_id, otrial)}
+
+    def _suggest_all(self, trial_id: str, otrial: optuna.Trial) -> dict[str, Any]:
+        """The trial's values, suggested by the study over KerasTuner's space (active
+        hyperparameters only, as ``Oracle._random_values`` walks it)."""
         hps = keras_tuner.HyperParameters()
         # The trial's parameters and kt_trial_id reach the store in one commit, not one
         # commit each (6-14 ms apiece on a slow disk, inside the trial's overhead).
@@ -267,17 +285,51 @@ class OptunaOracle(keras_tuner.Oracle):
                 hps.merge([hp])
                 if hps.is_active(hp):  # only active hyperparameters are suggested
                     hps.values[hp.name] = suggest(otrial, hp)
-        return {"status": TrialStatus.RUNNING, "values": hps.values}
+        return hps.values
 
     @keras_tuner.synchronized  # as KerasTuner asks of overrides (a lock only for its gRPC chief)
     def create_trial(self, tuner_id: str) -> KTTrial:
-        trial = super().create_trial(tuner_id)
-        if trial.status == TrialStatus.RUNNING and trial.trial_id not in self._live:
-            # KerasTuner retries a trial that a crashed process left unfinished.
-            if not self._restart(trial):
-                self._skip_retry(tuner_id, trial)
-                return self.create_trial(tuner_id)
+        if tuner_id in self.ongoing_trials or seam.retry_queue(self):
+            trial = super().create_trial(tuner_id)  # the same trial, or KerasTuner's retry
+            if trial.status == TrialStatus.RUNNING and trial.trial_id not in self._live:
+                # KerasTuner retries a trial that a crashed process left unfinished.
+                if not self._restart(trial):
+                    self._skip_retry(tuner_id, trial)
+                    return self.create_trial(tuner_id)
+            return trial
+        return self._create_new_trial(tuner_id)
+
+    def _create_new_trial(self, tuner_id: str) -> KTTrial:
+        """KerasTuner's ``Oracle.create_trial`` for a new trial, but the id comes from the
+        study trial it runs as (see the module docstring), known only once a trial is
+        taken: KerasTuner numbers from ``len(self.trials)``, which each process counts
+        for itself."""
+        seam.tuner_ids(self).add(tuner_id)
+        otrial = None
+        if not (self.max_trials and len(self.trials) >= self.max_trials):
+            self.check_stop()
+            self._fail_stale()
+            otrial = self._take_trial()
+        if otrial is None:
+            seam.tuner_ids(self).discard(tuner_id)  # KerasTuner's answer: no more trials
+            trial_id = f"{{:0{len(str(self.max_trials))}d}}".format(len(self.trials))
+            return KTTrial(hyperparameters=self.hyperparameters.copy(), trial_id=trial_id,
+                           status=TrialStatus.STOPPED)
+        trial_id = self._trial_id_for(otrial.number)
+        hps = self.hyperparameters.copy()
+        hps.values = self._suggest_all(trial_id, otrial)
+        trial = KTTrial(hyperparameters=hps, trial_id=trial_id, status=TrialStatus.RUNNING)
+        seam.begin_new_trial(self, tuner_id, trial)
         return trial
+
+    def _trial_id_for(self, number: int) -> str:
+        """The KerasTuner id of a new trial that runs as study trial ``number``: the
+        number, padded to ``max_trials``' width as KerasTuner pads its own count. Only a
+        project begun before ids came from the study can hold that id already (its ids
+        counted this process's trials); such a trial gets ``n<number>``, a form no
+        count-based id takes."""
+        trial_id = f"{{:0{len(str(self.max_trials))}d}}".format(number)
+        return f"n{number}" if trial_id in self.trials else trial_id
 
     def report(self, trial_id: str, value: float, step: int, final: bool = False) -> bool:
         """Report an intermediate objective value; True when the pruner says stop.
@@ -366,18 +418,81 @@ class OptunaOracle(keras_tuner.Oracle):
                 self._finish(kt_trial)
 
     def get_best_trials(self, num_trials: int = 1) -> list[KTTrial]:
-        """KerasTuner's ranking; multi-objective: the Pareto-optimal feasible trials
-        first (``study.best_trials``), then the other completed ones, each group ordered by
-        the first objective (KerasTuner's summed score means nothing across objectives)."""
-        if not self.multi_objective:
-            return super().get_best_trials(num_trials)
-        by_kt = {t.user_attrs.get(_KT_ID): t for t in self.study.get_trials(
-            deepcopy=False, states=(TrialState.COMPLETE,))}
-        front = {t.number for t in self.study.best_trials}
+        """The study's best trials, whichever process or machine trained them, as
+        KerasTuner trials: this project's own where it ran them, a stand-in built from the
+        study trial otherwise (``is_local`` tells them apart; ``OptunaSearch.load_model``
+        fetches a stand-in's weights from the artifact store). KerasTuner's ranking for
+        one objective (by score, COMPLETE trials; while fewer than ``num_trials``, this
+        project's other trials after them, in trial order); several: the Pareto-optimal
+        feasible trials first, then the other completed ones, each group by the first
+        objective (KerasTuner's summed score means nothing across objectives)."""
+        ranked: list[KTTrial] = []
+        by_storage_id = {sid: kt_id for kt_id, sid in self._optuna_ids.items()}
+        for frozen in self.ranked_study_trials():
+            kt_id = self._local_id(frozen, by_storage_id)
+            if kt_id is None:
+                ranked.append(self._stand_in(frozen))
+            elif self.trials[kt_id].status == TrialStatus.COMPLETED:
+                ranked.append(self.trials[kt_id])
+            if len(ranked) >= num_trials:
+                return ranked
+        if self.multi_objective:
+            return ranked  # as before: only trials with every objective's value
+        shown = {t.trial_id for t in ranked}
+        completed = [t for t in self.trials.values()
+                     if t.status == TrialStatus.COMPLETED and t.trial_id not in shown]
+        others = [t for t in self.trials.values() if t.status != TrialStatus.COMPLETED]
+        return (ranked + completed + others)[:num_trials]
+
+    def ranked_study_trials(self) -> list[optuna.trial.FrozenTrial]:
+        """Every COMPLETE trial of the study with finite values, best first (one objective:
+        by value, then trial number; several: Pareto-optimal feasible ones first, then
+        by the first objective)."""
+        trials = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                  if t.values and all(math.isfinite(v) for v in t.values)]
         sign = -1.0 if self._directions()[0] == "maximize" else 1.0
-        ranked = sorted(((t.number not in front, sign * t.values[0], t.number, kt_id)
-                         for kt_id, t in by_kt.items() if kt_id in self.trials))
-        return [self.trials[kt_id] for *_, kt_id in ranked[:num_trials]]
+        if not self.multi_objective:
+            return sorted(trials, key=lambda t: (sign * t.values[0], t.number))
+        front = {t.number for t in self.study.best_trials}
+        return sorted(trials, key=lambda t: (t.number not in front, sign * t.values[0], t.number))
+
+    def is_local(self, trial: KTTrial) -> bool:
+        """Whether this project ran ``trial`` (its folder holds the trial's files)."""
+        return self.trials.get(trial.trial_id) is trial
+
+    def study_trial_of(self, trial: KTTrial) -> optuna.trial.FrozenTrial | None:
+        """The study trial a KerasTuner trial (this project's, or a stand-in) last ran as."""
+        storage_id = getattr(trial, _STUDY_TRIAL, None)
+        if storage_id is None:
+            storage_id = self._optuna_ids.get(trial.trial_id)
+        if storage_id is None:
+            return None
+        return self._storage.get_trial(storage_id)
+
+    def _local_id(self, frozen: optuna.trial.FrozenTrial, by_storage_id: dict[int, str]) -> str | None:
+        """The id of this project's KerasTuner trial that ran as ``frozen``, or None. By
+        the study trial's storage id (kept in the oracle's state), never by its
+        ``kt_trial_id``: in a study written before ids came from the study, two machines
+        could each have a trial "0"."""
+        kt_id = by_storage_id.get(seam.storage_trial_id(frozen))
+        return kt_id if kt_id in self.trials else None
+
+    def _stand_in(self, frozen: optuna.trial.FrozenTrial) -> KTTrial:
+        """A KerasTuner trial for a study trial another process or machine ran: its
+        hyperparameters, its value as the score, an id no trial of this project has."""
+        storage_id = seam.storage_trial_id(frozen)
+        cached = self._stand_ins.get(storage_id)
+        if cached is not None:
+            return cached
+        hps = self.hyperparameters.copy()
+        hps.values.update(frozen.params)
+        named = frozen.user_attrs.get(_KT_ID)
+        trial_id = str(named) if named is not None and named not in self.trials else f"n{frozen.number}"
+        trial = KTTrial(hyperparameters=hps, trial_id=trial_id, status=TrialStatus.COMPLETED)
+        trial.score = frozen.values[0]
+        setattr(trial, _STUDY_TRIAL, storage_id)
+        self._stand_ins[storage_id] = trial
+        return trial
 
     def _directions(self) -> list[Literal["minimize", "maximize"]]:
         if self.multi_objective:
@@ -533,9 +648,13 @@ class OptunaOracle(keras_tuner.Oracle):
         if otrial is None:
             return
         status = kt_trial.status
-        if self.before_tell is not None:
+        extra = self.tell_attrs.pop(kt_trial.trial_id, {})
+        if self.before_tell is not None or extra:
             with _writes_at_once(otrial):  # the caller's user attrs: one commit, not one each
-                self.before_tell(kt_trial.trial_id, otrial)
+                if self.before_tell is not None:
+                    self.before_tell(kt_trial.trial_id, otrial)
+                for key, value in extra.items():
+                    otrial.set_user_attr(key, value)
         values: float | list[float] | None = kt_trial.score
         if self.multi_objective and status == TrialStatus.COMPLETED:
             values = objectives.values_of(kt_trial, self.objective)

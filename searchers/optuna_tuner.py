@@ -23,6 +23,12 @@ not one per trial (``searchers.input_pipeline``: Keras's batches, cheaper set-up
 Disk: only the best ``keep_best_checkpoints`` trials (default 3) keep their weights file;
 ``keep_best_checkpoints=None`` keeps every trial's, as KerasTuner does.
 
+Many machines, one study: ``artifact_store=`` any Optuna ``ArtifactStore``
+(``FileSystemArtifactStore`` on a folder every machine mounts, ``Boto3ArtifactStore``)
+also keeps the best trials' weights there, so ``get_best_models`` on any machine loads the
+study's best trials, wherever they trained (``searchers.checkpoint_artifacts``). Without
+one, a best trial trained elsewhere is an error naming it, never another trial's weights.
+
 Several objectives, e.g. accuracy against model size (``"params"`` is the built model's
 parameter count, no user code needed)::
 
@@ -42,6 +48,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import json
 import math
 import os
 import shutil
@@ -56,6 +63,12 @@ import optuna
 from keras_tuner.engine.trial import TrialStatus
 
 from searchers import input_pipeline, objectives, seam
+from searchers.checkpoint_artifacts import (
+    CHECKPOINT_ATTR,
+    CheckpointArtifacts,
+    CheckpointNotFound,
+    check_store,
+)
 from searchers.optuna_oracle import OptunaOracle
 
 # A model this large leaves garbage worth a full collection before the next build.
@@ -100,8 +113,11 @@ class OptunaSearch(keras_tuner.Tuner):
         multi_objective: bool = False,
         max_params: int | None = None,
         reuse_input_pipeline: bool = True,
+        artifact_store: Any = None,
         **kwargs: Any,
     ) -> None:
+        if artifact_store is not None:
+            check_store(artifact_store)  # before anything is created
         if keep_best_checkpoints is not None and (
                 isinstance(keep_best_checkpoints, bool)
                 or not isinstance(keep_best_checkpoints, int) or keep_best_checkpoints < 1):
@@ -146,6 +162,8 @@ class OptunaSearch(keras_tuner.Tuner):
             max_params=max_params,
         )
         super().__init__(oracle=oracle, hypermodel=hypermodel, overwrite=False, **kwargs)
+        self.artifacts = (CheckpointArtifacts(artifact_store, oracle.study)
+                          if artifact_store is not None else None)
 
     def search(self, *fit_args: Any, **fit_kwargs: Any) -> None:
         if self.reuse_input_pipeline and self._fit_args_reach_fit_as_given():
@@ -184,11 +202,46 @@ class OptunaSearch(keras_tuner.Tuner):
         # KerasTuner's BaseTuner.on_trial_end is end_trial + save(); save() writes the
         # oracle again (end_trial just did) and the tuner's own state, which is empty:
         # written once when missing, not after every trial.
+        planned = self._plan_upload(trial)
         self.oracle.end_trial(trial)
         if not seam.kt_io().exists(self._get_tuner_fname()):
             self.save()
+        if self.artifacts is not None:  # after the tell: the result is safe first
+            self._share_checkpoints(trial, planned)
         if self.keep_best_checkpoints is not None:
             self._delete_checkpoints_outside_best(self.keep_best_checkpoints)
+
+    def _checkpoint_paths(self, trial_id: str) -> list[str]:
+        """A trial's weights file(s) and KerasTuner's build config beside them."""
+        files = _checkpoint_files(self._get_checkpoint_fname(trial_id))
+        config = self._get_build_config_fname(trial_id)
+        return files + [config] if files and seam.kt_io().exists(config) else files
+
+    def _plan_upload(self, trial: Any) -> dict[str, str] | None:
+        """Artifact ids for a completed trial's checkpoint, told with its result."""
+        if (self.artifacts is None or trial.status != TrialStatus.COMPLETED
+                or self.oracle.is_pruned(trial.trial_id)):
+            return None
+        paths = self._checkpoint_paths(trial.trial_id)
+        if not paths:
+            return None  # not written: best-k retention would have deleted it at once
+        planned = CheckpointArtifacts.plan(paths)
+        self.oracle.tell_attrs[trial.trial_id] = {CHECKPOINT_ATTR: planned}
+        return planned
+
+    def _share_checkpoints(self, trial: Any, planned: dict[str, str] | None) -> None:
+        """Upload the trial's checkpoint (if told COMPLETE), retry earlier failed uploads,
+        and remove the files of trials that left the study's best k."""
+        assert self.artifacts is not None
+        storage_id = self.oracle.storage_id_of(trial.trial_id)
+        frozen = self.oracle.study_trial_of(trial) if planned and storage_id is not None else None
+        if planned and frozen is not None and frozen.state == optuna.trial.TrialState.COMPLETE:
+            self.artifacts.upload(frozen, planned, self._checkpoint_paths(trial.trial_id))
+        else:
+            self.artifacts.flush()
+        k = self.keep_best_checkpoints
+        if k is not None:
+            self.artifacts.keep_only(self.oracle.ranked_study_trials()[:k])
 
     def _delete_checkpoints_outside_best(self, k: int) -> None:
         """Delete the weights of every trial not in ``oracle.get_best_trials(k)``.
@@ -244,8 +297,26 @@ class OptunaSearch(keras_tuner.Tuner):
         return super().get_best_models(num_models)
 
     def load_model(self, trial: Any) -> Any:
-        """KerasTuner's, with a clear error for a trial whose checkpoint was deleted."""
+        """KerasTuner's for a trial of this project whose checkpoint is here; otherwise
+        (another process or machine trained it, or its local file is gone) its weights
+        from the artifact store, or a clear error: never another trial's weights."""
         fname = self._get_checkpoint_fname(trial.trial_id)
+        local = self.oracle.is_local(trial)
+        if local and _checkpoint_files(fname):
+            return super().load_model(trial)
+        frozen = self.oracle.study_trial_of(trial)
+        if self.artifacts is not None and frozen is not None:
+            return self._load_from_artifacts(trial, frozen)
+        if not local:
+            value = f", {self.oracle.objective.name} {trial.score:.6g}" if trial.score is not None else ""
+            raise CheckpointNotFound(
+                f"trial #{frozen.number if frozen else '?'} of study {self.study.study_name!r} "
+                f"(KerasTuner trial {trial.trial_id}{value}) was trained by another process or "
+                f"machine: its weights are in that process's project folder, not in "
+                f"{self.project_dir}, and this tuner has no artifact store. Pass the same "
+                "artifact_store= (e.g. optuna.artifacts.FileSystemArtifactStore on a shared "
+                "folder) to every process of the study, or rebuild from "
+                "get_best_hyperparameters() and train again.")
         if not _checkpoint_files(fname):
             raise FileNotFoundError(
                 f"trial {trial.trial_id} has no checkpoint ({fname}): OptunaSearch keeps the "
@@ -254,6 +325,24 @@ class OptunaSearch(keras_tuner.Tuner):
                 "used fewer), and a failed trial writes none. Rebuild the model from "
                 "trial.hyperparameters and train it again.")
         return super().load_model(trial)
+
+    def _load_from_artifacts(self, trial: Any, frozen: optuna.trial.FrozenTrial) -> Any:
+        """Build the trial's model and load its weights fetched from the artifact store
+        (kept under ``<project>/artifact_cache/``)."""
+        assert self.artifacts is not None
+        paths = self.artifacts.fetch(frozen, os.path.join(
+            self.project_dir, "artifact_cache", f"study_trial_{frozen.number}"))
+        weights = paths.get(os.path.basename(self._get_checkpoint_fname(trial.trial_id)))
+        if weights is None:
+            raise CheckpointNotFound(f"trial #{frozen.number}: the artifact store holds "
+                                     f"{', '.join(paths)} but no weights file")
+        model = self._try_build(trial.hyperparameters)
+        config = paths.get(os.path.basename(self._get_build_config_fname(trial.trial_id)))
+        if not model.built and config is not None:
+            with open(config) as f:
+                model.build_from_config(json.load(f))
+        model.load_weights(weights)
+        return model
 
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> list[Any]:
         """KerasTuner's ``Tuner.run_trial``, but the best epoch's weights are kept in memory

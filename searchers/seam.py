@@ -391,6 +391,22 @@ def hypervolume(points: Any, reference: Any) -> float:
     return float(compute_hypervolume(points, reference))
 
 
+def dashboard_trial_artifact_key(trial_storage_id: int, artifact_id: str) -> str:
+    """The study system attr under which optuna-dashboard (0.21, ``artifact/_backend.py``,
+    ``_dashboard_artifact_prefix``) lists an artifact among one trial's artifacts. Unlike a
+    trial's own attrs (Optuna refuses writes to a finished trial), a study attr can be set
+    to ``null`` later, which the dashboard reads as "removed": the checkpoint of a trial
+    that left the best k disappears from its page."""
+    from optuna_dashboard.artifact._backend import DASHBOARD_ARTIFACTS_ATTR_PREFIX
+    return f"{DASHBOARD_ARTIFACTS_ATTR_PREFIX}{trial_storage_id}:{artifact_id}"
+
+
+def dashboard_trial_artifact_prefix() -> str:
+    """The prefix of every :func:`dashboard_trial_artifact_key`."""
+    from optuna_dashboard.artifact._backend import DASHBOARD_ARTIFACTS_ATTR_PREFIX
+    return DASHBOARD_ARTIFACTS_ATTR_PREFIX
+
+
 PARAM_WRITE, USER_ATTR_WRITE = "param", "user_attr"
 
 
@@ -465,6 +481,27 @@ def save_trial(oracle: keras_tuner.Oracle, trial: Any) -> None:
     oracle._save_trial(trial)
 
 
+def begin_new_trial(oracle: keras_tuner.Oracle, tuner_id: str, trial: Any) -> None:
+    """What ``Oracle.create_trial`` does with a new RUNNING trial once its id and values
+    are chosen (keras-tuner 1.4.8, ``engine/oracle.py``): record its values' hash
+    (``_record_values``), make it the tuner's ongoing trial, keep it in ``trials`` and
+    ``start_order``, write ``trial.json`` and ``oracle.json``, show it (``_display``).
+    For an oracle that picks its own trial ids (``OptunaOracle``: from the study)."""
+    oracle._record_values(trial)
+    oracle.ongoing_trials[tuner_id] = trial
+    oracle.trials[trial.trial_id] = trial
+    oracle.start_order.append(trial.trial_id)
+    oracle._save_trial(trial)
+    oracle.save()
+    oracle._display.on_trial_begin(trial)
+
+
+def tuner_ids(oracle: keras_tuner.Oracle) -> set[str]:
+    """The ids of the tuners an oracle serves (``Oracle.tuner_ids``, undocumented):
+    ``create_trial`` adds the caller's, and removes it when it answers STOPPED."""
+    return oracle.tuner_ids
+
+
 def end_order(oracle: keras_tuner.Oracle) -> list[str]:
     """The ids of ended trials in their end order (``Oracle.end_order``, undocumented)."""
     return oracle.end_order
@@ -528,10 +565,10 @@ def kt_multi_objective(objectives: list[Any]) -> Any:
 KT_PRIVATE_METHODS: dict[str, tuple[str, ...]] = {
     "Tuner": ("_try_build", "_build_hypermodel", "_build_and_fit_model",
               "_deepcopy_callbacks", "_configure_tensorboard_dir",
-              "_get_checkpoint_fname", "_get_tuner_fname"),
-    "Oracle": ("_random_values", "_compute_values_hash", "_save_trial"),
+              "_get_checkpoint_fname", "_get_tuner_fname", "_get_build_config_fname"),
+    "Oracle": ("_random_values", "_compute_values_hash", "_save_trial", "_record_values"),
     "HyperbandOracle": ("_random_values",),
 }
 # ... and the private attributes of an oracle instance they read.
 KT_PRIVATE_ORACLE_ATTRS = ("_retry_queue", "_tried_so_far", "_max_collisions", "end_order",
-                           "ongoing_trials")
+                           "ongoing_trials", "start_order", "tuner_ids", "_display")
