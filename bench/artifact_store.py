@@ -79,8 +79,9 @@ def _s3(spec: str) -> Any:
         raise UserError("--artifacts s3://...: boto3 is not installed "
                         "(pip install -e '.[s3]', or pip install boto3)") from None
     from optuna.artifacts import Boto3ArtifactStore
-    client = boto3.client("s3", config=Config(connect_timeout=_S3_CONNECT_SECONDS,
-                                              retries={"max_attempts": _S3_ATTEMPTS}))
+    # a session of its own: boto3's default one keeps the credentials it first found
+    client = boto3.session.Session().client("s3", config=Config(
+        connect_timeout=_S3_CONNECT_SECONDS, retries={"max_attempts": _S3_ATTEMPTS}))
     endpoint = client.meta.endpoint_url
     try:
         client.head_bucket(Bucket=bucket)

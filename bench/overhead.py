@@ -16,6 +16,7 @@ other's heap; ``install_profiler`` in that process times where the trial's time 
     tb         ``bench.tblog.HParamsLogger`` (TensorBoard event files)
     sampler    Optuna samplers and pruners, KerasTuner's ``Oracle.populate_space``
     fit_edges  ``model.fit`` outside its epochs (data adapter, callbacks, teardown)
+    artifacts  the artifact store (``--artifacts``: best-k checkpoints uploaded, removed)
     other      the overhead none of these explain
 
 Time is charged to the innermost running component only (a store read inside the sampler
@@ -57,14 +58,14 @@ TARGET_RATIO = 0.5          # the Optuna-backed tuner's median overhead vs Rando
 TARGET_STANDARD_S = 0.5     # absolute, at the standard preset
 
 # components (indices into a phase row); OTHER: no component running
-OTHER, GC, CLEAR, BUILD, CKPT, KT_FILES, STORE_W, STORE_R, TB, SAMPLER, FIT_EDGES = range(11)
+OTHER, GC, CLEAR, BUILD, CKPT, KT_FILES, STORE_W, STORE_R, TB, SAMPLER, FIT_EDGES, ARTIFACTS = range(12)
 COMPONENTS = ("other", "gc", "clear", "build", "ckpt", "kt_files", "store_w", "store_r", "tb",
-              "sampler", "fit_edges")
+              "sampler", "fit_edges", "artifacts")
 LABELS = {
     "build": "build+compile", "clear": "clear_session (w/o gc)", "gc": "gc (all collections)",
     "ckpt": "checkpointing", "kt_files": "KerasTuner JSON files", "store_w": "store writes",
     "store_r": "store reads", "tb": "TensorBoard writes", "sampler": "sampler/oracle",
-    "fit_edges": "model.fit outside epochs", "other": "other",
+    "fit_edges": "model.fit outside epochs", "artifacts": "artifact store", "other": "other",
 }
 _GROUP = {c: c for c in range(len(COMPONENTS))}
 _GROUP[STORE_R] = STORE_W  # a store call nested in another counts once, as the outermost
@@ -309,6 +310,9 @@ def install_profiler() -> Profile:
             p.time_methods(cls, ("save", "_save_trial"), KT_FILES)
     if kt_utils is not None:
         p.time_function(kt_utils, "save_json", KT_FILES, "keras_tuner utils.save_json")
+    artifacts = _import("searchers.checkpoint_artifacts")
+    if artifacts is not None:  # --artifacts: uploads and removals (store calls inside count here)
+        p.time_methods(artifacts.CheckpointArtifacts, ("upload", "flush", "keep_only"), ARTIFACTS)
     kt_project = _import("bench.kt_project")
     if kt_project is not None and hasattr(kt_project, "_atomic_save_json"):
         # installed over utils.save_json when a run starts
@@ -524,11 +528,11 @@ def format_table(results: list[dict[str, Any]]) -> str:
     if any(r.get("round_medians_s") for r in results):
         row("  median, round by round", [_rounds_text(r) for r in results])
     for c in COMPONENTS[1:] + ("other",):
-        row(f"  {LABELS[c]}", [r["components_s"][c] for r in results])
+        row(f"  {LABELS[c]}", [r["components_s"].get(c, 0.0) for r in results])
     row("mean fit s", [r["mean_fit_s"] for r in results])
     row("after the wall clock s", [sum(r["after_wall_s"].values()) for r in results])
-    for c in ("store_w", "store_r", "kt_files", "gc", "other"):
-        row(f"  {LABELS[c]}", [r["after_wall_s"][c] for r in results])
+    for c in ("store_w", "store_r", "kt_files", "gc", "artifacts", "other"):
+        row(f"  {LABELS[c]}", [r["after_wall_s"].get(c, 0.0) for r in results])
     row("store calls in overhead", [r["store_calls"]["overhead"] for r in results], "{:.1f}")
     row("store calls in fit", [r["store_calls"]["fit"] for r in results], "{:.1f}")
     row("store calls after wall", [r["store_calls"]["after_wall"] for r in results], "{:.1f}")
@@ -645,13 +649,14 @@ class OverheadSettings:
     verbose: bool = False
     argv: tuple[str, ...] = ()  # the command line, as recorded
     rounds: int = 1            # every searcher this many times, interleaved, trials pooled
+    artifacts: bool = False    # each search keeps its best checkpoints in a folder store too
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "OverheadSettings":
         return cls(searchers=args.searchers, preset=args.preset,
                    budget_epochs=args.budget_epochs, seed=args.seed, dataset=args.dataset,
                    storage=args.storage, verbose=bool(args.verbose), argv=tuple(args.argv),
-                   rounds=args.rounds)
+                   rounds=args.rounds, artifacts=bool(args.artifacts))
 
 
 def run_overhead(settings: OverheadSettings) -> int:
@@ -689,6 +694,9 @@ def run_overhead(settings: OverheadSettings) -> int:
                     "budget_epochs": settings.budget_epochs, "dataset": settings.dataset,
                     "storage": url, "logdir": str(folder / "runs"), "study": "overhead",
                     "verbose": settings.verbose}
+            if settings.artifacts:  # a FileSystemArtifactStore folder of its own
+                (folder / "artifacts").mkdir()
+                spec["artifacts"] = str(folder / "artifacts")
             (folder / "spec.json").write_text(json.dumps(spec))
             out = folder / "profile.json"
             code = checkout or CHECKOUT
@@ -726,12 +734,12 @@ def run_overhead(settings: OverheadSettings) -> int:
         if r["missing_hooks"]:
             log.warning("note: %s: not timed: %s", r["searcher"], ", ".join(r["missing_hooks"]))
 
-    study_name = _study_name(settings.dataset, settings.preset)
+    study_name = _study_name(settings.dataset, settings.preset) + ("-artifacts" if settings.artifacts else "")
     record_measurement(main_storage, study_name, schema.KIND_OVERHEAD, {
         "dataset": settings.dataset, "preset": settings.preset,
         "budget_epochs": settings.budget_epochs or get_preset(settings.preset).budget_epochs,
         "seed": settings.seed, "searchers": labels, "results": results,
-        "rounds": settings.rounds,
+        "rounds": settings.rounds, "artifacts": settings.artifacts,
         "target_ratio": TARGET_RATIO,
         "target_standard_s": TARGET_STANDARD_S if settings.preset == "standard" else None,
         "verdicts": [{"text": t, "met": ok} for t, ok in lines],
@@ -765,6 +773,9 @@ def add_cli(sub: Any) -> None:
                    help="run every searcher this many times, interleaved (a round runs each "
                         "once), and pool their trials: the ratio's spread over rounds shows "
                         "how much of it is timing noise (default 1)")
+    p.add_argument("--artifacts", action="store_true",
+                   help="each search keeps its best checkpoints in a folder artifact store too "
+                        "(run --artifacts DIR): what the artifacts row costs")
     p.add_argument("-v", "--verbose", action="store_true", help="show library output")
     p.set_defaults(func=lambda args: run_overhead(OverheadSettings.from_args(args)))
 

@@ -1004,6 +1004,9 @@ def render_overhead(group: DatasetStudies) -> list[str]:
             rows.append([f"  {label}", *values])
         rows.append(["after the wall clock (not in the figure)",
                      *(render.number(sum((r.get("after_wall_s") or {}).values()), 3) for r in results)])
+        if b.get("artifacts"):  # --artifacts: uploads run after the trial's result is told
+            rows.append(["  of which artifact store (checkpoint uploads)", *(render.number(
+                (r.get("after_wall_s") or {}).get("artifacts"), 3) for r in results)])
         rows.append(["SQL commits per trial",
                      *(render.number(sum((r.get("sql_commits") or {}).values()), 1) for r in results)])
         lines += render.table(header, rows)

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -108,15 +109,36 @@ def test_s3_store_shares_the_best_checkpoints_and_survives_the_server_going(
     planned = first.oracle.study_trial_of(best).user_attrs[CHECKPOINT_ATTR]
     assert {f"runs/toon/{i}" for i in planned.values()} <= set(keys)
 
-    # the server goes away: the next trials' results stay, their upload is said once
-    _stop(s3["proc"])  # type: ignore[arg-type]
+    # the server goes away mid-run: the next trials' results stay, each upload said once
     caplog.set_level(logging.WARNING, logger="searchers")
     more = _tuner(tmp_path, "a", store, 5, url)
-    _search(more)
+    _search(more, [_StopServer(s3["proc"].pid, s3["port"])])  # type: ignore[attr-defined]
     states = [t.state.name for t in more.study.trials]
     assert states.count("COMPLETE") == 5
     said = [r.getMessage() for r in caplog.records if "could not be uploaded" in r.getMessage()]
     assert len(said) == len({m.split("#")[1].split()[0] for m in said}) <= 2  # once per trial
+
+
+class _StopServer(keras.callbacks.Callback):
+    """Stops the S3 server as the first trial of a search begins (KerasTuner deep-copies
+    callbacks: it holds the server's pid and port, not its Popen)."""
+
+    def __init__(self, pid: int, port: int) -> None:
+        super().__init__()
+        self.pid, self.port = pid, port
+
+    def on_train_begin(self, logs=None) -> None:
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                time.sleep(0.1)
+            except OSError:
+                return
 
 
 class _Away(keras.callbacks.Callback):
@@ -210,13 +232,13 @@ def test_bad_s3_endpoint_credentials_and_bucket_are_one_line(
 
 @pytest.mark.parametrize("searcher", ["tpe", "random"])
 def test_bench_run_keeps_the_studys_best_checkpoints_in_the_store(
-        searcher: str, workdir: Path, capsys: pytest.CaptureFixture) -> None:
+        searcher: str, workdir: Path, storage_url: str, capsys: pytest.CaptureFixture) -> None:
     shared = workdir / "shared"
     shared.mkdir()
     rc = main(["run", "--searcher", searcher, *QUICK, "--budget-epochs", "10",
-               "--artifacts", str(shared)])
+               "--storage", storage_url, "--artifacts", str(shared)])
     assert rc == 0, capsys.readouterr().err
-    study = optuna.load_study(study_name=f"toon-{searcher}-s0", storage="sqlite:///studies.db")
+    study = optuna.load_study(study_name=f"toon-{searcher}-s0", storage=storage_url)
     complete = sorted((t for t in study.trials if t.state.name == "COMPLETE"),
                       key=lambda t: (t.value, t.number))
     k = 3
