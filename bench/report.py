@@ -531,8 +531,10 @@ def _target1(stats: dict[str, SearcherStats], target: float | None) -> tuple[str
 
 def _target2_measured(group: DatasetStudies) -> tuple[str, str] | None:
     """Target (2) from the ``bench overhead`` studies (searchers side by side, measured
-    alone), the current code's rows only (``name@path`` rows are other checkouts)."""
+    alone), the current code's rows only (``name@path`` rows are other checkouts), without
+    the ``--artifacts`` runs (an optional store's cost, shown in its own table)."""
     verdicts = [(b.get("preset"), v) for _, b in group.extra.get(schema.KIND_OVERHEAD, [])
+                if not b.get("artifacts")
                 for v in b.get("verdicts", []) if isinstance(v, dict)
                 and "@" not in str(v.get("text", "")).split(":")[0]]
     if not verdicts:

@@ -142,6 +142,7 @@ class RunSummary:
     # (best_value is then the best first objective among feasible COMPLETE trials)
     objectives: tuple[str, ...] = (schema.OBJECTIVE,)
     front_size: int | None = None
+    artifacts: str | None = None  # --artifacts: the dashboard hint names it too
 
 
 def bench_attrs(cfg: RunConfig, label: str, backend: str, data: Any) -> dict[str, Any]:
@@ -491,7 +492,7 @@ def _summary(cfg: RunConfig, name: str, label: str, study: Any, run_dir: Path,
                       best_number=best.number if best else None, counts=counts,
                       epochs_used=store.epochs_used(study),
                       budget_epochs=cfg.budget_epochs,  # type: ignore[arg-type]  # set by resolved()
-                      wall_seconds=wall)
+                      wall_seconds=wall, artifacts=cfg.artifacts)
 
 
 def format_summary(s: RunSummary) -> str:
@@ -508,6 +509,7 @@ def format_summary(s: RunSummary) -> str:
         f"this run {s.wall_seconds:.0f}s",
         f"study store: {s.storage} (study {s.study_name!r})",
         f"TensorBoard logs: {s.logdir}",
-        f"  optuna-dashboard: python -m bench dashboard --storage {s.storage}",
+        f"  optuna-dashboard: python -m bench dashboard --storage {s.storage}"
+        + (f" --artifacts {s.artifacts}" if s.artifacts else ""),
         f"  TensorBoard:      tensorboard --logdir {s.logdir}",
     ])
