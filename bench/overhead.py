@@ -312,7 +312,7 @@ def install_profiler() -> Profile:
         p.time_function(kt_utils, "save_json", KT_FILES, "keras_tuner utils.save_json")
     artifacts = _import("searchers.checkpoint_artifacts")
     if artifacts is not None:  # --artifacts: uploads and removals (store calls inside count here)
-        p.time_methods(artifacts.CheckpointArtifacts, ("upload", "flush", "keep_only"), ARTIFACTS)
+        p.time_methods(artifacts.CheckpointArtifacts, ("trial_ended", "flush", "keep_only"), ARTIFACTS)
     kt_project = _import("bench.kt_project")
     if kt_project is not None and hasattr(kt_project, "_atomic_save_json"):
         # installed over utils.save_json when a run starts

@@ -224,9 +224,8 @@ class TrialTracker:
         self._pending_start: float | None = None
         # --artifacts for a searcher that does not record live (KerasTuner's own): the
         # study's best k checkpoints go to the artifact store from here (OptunaSearch
-        # does it itself); the storage id of the last trial mirrored, to link them to
+        # does it itself): a searchers.checkpoint_artifacts.CheckpointArtifacts
         self.checkpoints: Any = None
-        self.last_record_id: int | None = None
 
     # ---- budget ---------------------------------------------------------------------
     def refresh(self) -> bool:
@@ -326,8 +325,9 @@ class TrialTracker:
         return round(time.perf_counter() - self._running[trial_id].started, 4)
 
     def end(self, trial: keras_tuner.engine.trial.Trial, attrs: dict[str, Any],
-            mirror: bool, number: int | None = None) -> None:
-        """Store (mirror) the finished trial, close its TensorBoard session, print a line."""
+            mirror: bool, number: int | None = None) -> int | None:
+        """Store (mirror) the finished trial, close its TensorBoard session, print a line;
+        returns the storage id of the mirrored record (None: not mirrored here)."""
         run = self._running.pop(trial.trial_id)
         state = _STATES.get(trial.status, TrialState.FAIL)
         value = trial.score if state == TrialState.COMPLETE else None
@@ -351,7 +351,6 @@ class TrialTracker:
         if mirror:
             attrs[schema.T_WALL] = round(time.perf_counter() - run.started, 4)
         if mirror and run.record_id is not None:
-            self.last_record_id = run.record_id
             self._close_record(run.record_id, state, values, attrs, constraint)
             self.mirrored.add(trial.trial_id)
             number = seam.storage_of(self.study).get_trial_number_from_id(run.record_id)
@@ -369,6 +368,7 @@ class TrialTracker:
                 final["val_accuracy"] = attrs[schema.T_VAL_ACC]
             self.tb.end_trial(self._tb_id(trial), state.name, final)
         self.printer.trial_ended(self._event(trial, state, value, run, attrs, number))
+        return run.record_id if mirror else None
 
     # ---- live records of KerasTuner's trials -------------------------------------------
     def _open_record(self, trial: keras_tuner.engine.trial.Trial) -> int:
@@ -524,15 +524,12 @@ class TrackingMixin(_TunerHooks):
         finally:
             ended = self.oracle.trials[trial.trial_id]
             if ended.trial_id not in seam.retry_queue(self.oracle):  # else run again
-                self.tracker.end(ended, attrs, mirror=not records_live, number=number)
-                if self.tracker.checkpoints is not None:
-                    self._share_checkpoint(trial.trial_id, planned)
-
-    def _checkpoint_paths(self, trial_id: str) -> list[str]:
-        fname = self._get_checkpoint_fname(trial_id)
-        files = [p for p in seam.kt_io().glob(fname + "*") if p == fname or p.startswith(fname + ".")]
-        config = os.path.join(os.path.dirname(fname), "build_config.json")
-        return files + [config] if files and os.path.exists(config) else files
+                record = self.tracker.end(ended, attrs, mirror=not records_live, number=number)
+                if self.tracker.checkpoints is not None:  # KerasTuner's own searchers
+                    from searchers.checkpoint_artifacts import checkpoint_paths
+                    self.tracker.checkpoints.trial_ended(
+                        record, planned, checkpoint_paths(self._get_checkpoint_fname(trial.trial_id)),
+                        ARTIFACT_BEST_K)
 
     def _plan_checkpoint(self, trial, attrs: dict[str, Any]) -> dict[str, str] | None:
         """A mirrored trial's artifact ids, stored with its other attrs (--artifacts)."""
@@ -540,28 +537,12 @@ class TrackingMixin(_TunerHooks):
         if (self.tracker.checkpoints is None
                 or trial.status != keras_tuner.engine.trial.TrialStatus.COMPLETED):
             return None
-        paths = self._checkpoint_paths(trial.trial_id)
+        from searchers.checkpoint_artifacts import CHECKPOINT_ATTR, CheckpointArtifacts, checkpoint_paths
+        paths = checkpoint_paths(self._get_checkpoint_fname(trial.trial_id))
         if not paths:
             return None
-        from searchers.checkpoint_artifacts import CHECKPOINT_ATTR, CheckpointArtifacts
         attrs[CHECKPOINT_ATTR] = planned = CheckpointArtifacts.plan(paths)
         return planned
-
-    def _share_checkpoint(self, trial_id: str, planned: dict[str, str] | None) -> None:
-        """Upload the mirrored trial's checkpoint, then keep the study's best k only."""
-        checkpoints, study = self.tracker.checkpoints, self.tracker.study
-        record = self.tracker.last_record_id
-        if planned and record is not None:
-            frozen = seam.storage_of(study).get_trial(record)
-            if frozen.state == TrialState.COMPLETE:
-                checkpoints.upload(frozen, planned, self._checkpoint_paths(trial_id))
-        else:
-            checkpoints.flush()
-        sign = -1.0 if study.directions[0].name == "MAXIMIZE" else 1.0
-        ranked = sorted((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                         if t.values and all(math.isfinite(v) for v in t.values)),
-                        key=lambda t: (sign * t.values[0], t.number))
-        checkpoints.keep_only(ranked[:ARTIFACT_BEST_K])
 
     def _before_tell(self, trial_id: str, live: optuna.Trial) -> None:
         """Optuna-backed oracle hook: attrs on the live trial, timed like a mirrored one."""

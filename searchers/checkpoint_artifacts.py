@@ -33,7 +33,7 @@ from typing import Any
 import optuna
 from optuna.artifacts.exceptions import ArtifactNotFound
 
-from searchers import seam
+from searchers import ranking, seam
 
 CHECKPOINT_ATTR = "checkpoint_artifacts"
 log = logging.getLogger(__name__)
@@ -64,13 +64,28 @@ def describe(store: Any) -> str:
     described = getattr(store, "description", None)
     if isinstance(described, str):
         return described
-    base = getattr(store, "_base_path", None)  # FileSystemArtifactStore
+    base = seam.artifact_folder(store)  # FileSystemArtifactStore
     if base is not None:
-        return f"folder {os.fspath(base)}"
+        return f"folder {base}"
     bucket = getattr(store, "bucket", None)    # Boto3ArtifactStore
     if bucket is not None:
         return f"s3://{bucket}"
     return type(store).__name__
+
+
+def checkpoint_files(fname: str) -> list[str]:
+    """The file(s) of one KerasTuner checkpoint: ``fname`` itself (Keras 3's
+    ``.weights.h5``) or the TF-format ``fname.index`` / ``fname.data-*`` of Keras 2."""
+    return [p for p in seam.kt_io().glob(fname + "*")
+            if p == fname or p.startswith(fname + ".")]
+
+
+def checkpoint_paths(fname: str) -> list[str]:
+    """What a trial's checkpoint ``fname`` needs to be loaded elsewhere: its file(s) and
+    KerasTuner's ``build_config.json`` beside them (empty when it was not written)."""
+    files = checkpoint_files(fname)
+    config = os.path.join(os.path.dirname(fname), "build_config.json")
+    return files + [config] if files and seam.kt_io().exists(config) else files
 
 
 def _reason(exc: BaseException) -> str:
@@ -103,13 +118,20 @@ class CheckpointArtifacts:
         the trial's result is told."""
         return {os.path.basename(p): str(uuid.uuid4()) for p in paths}
 
-    def upload(self, frozen: optuna.trial.FrozenTrial, planned: dict[str, str],
-               paths: list[str]) -> None:
-        """Queue a told trial's files (``planned`` ids) and write every queued upload."""
-        by_name = {os.path.basename(p): p for p in paths}
-        self._pending.append(_Upload(seam.storage_trial_id(frozen), frozen.number,
-                                     {n: (planned[n], by_name[n]) for n in planned if n in by_name}))
+    def trial_ended(self, storage_trial_id: int | None, planned: dict[str, str] | None,
+                    paths: list[str], keep: int | None) -> None:
+        """After a trial's result is told: upload its files (``planned`` ids, if it was told
+        COMPLETE), retry earlier failed uploads, then, with ``keep``, remove the files of the
+        trials outside the study's best ``keep``."""
+        frozen = (self._storage.get_trial(storage_trial_id)
+                  if planned and storage_trial_id is not None else None)
+        if planned and frozen is not None and frozen.state == optuna.trial.TrialState.COMPLETE:
+            by_name = {os.path.basename(p): p for p in paths}
+            self._pending.append(_Upload(storage_trial_id, frozen.number,  # type: ignore[arg-type]
+                                         {n: (planned[n], by_name[n]) for n in planned if n in by_name}))
         self.flush()
+        if keep is not None:
+            self.keep_only(ranking.best_first(self.study)[:keep])
 
     def flush(self) -> None:
         """Write the queued uploads; one that fails stays queued for the next call and is

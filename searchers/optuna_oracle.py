@@ -37,7 +37,7 @@ from keras_tuner.engine.trial import Trial as KTTrial
 from keras_tuner.engine.trial import TrialStatus
 from optuna.trial import TrialState
 
-from searchers import objectives, seam
+from searchers import objectives, ranking, seam
 from searchers.optuna_components import default_pruner, default_sampler
 from searchers.seam import suggest
 from searchers.seam import write_in_one_transaction as _write_in_one_transaction  # timed here
@@ -428,7 +428,7 @@ class OptunaOracle(keras_tuner.Oracle):
         objective (KerasTuner's summed score means nothing across objectives)."""
         ranked: list[KTTrial] = []
         by_storage_id = {sid: kt_id for kt_id, sid in self._optuna_ids.items()}
-        for frozen in self.ranked_study_trials():
+        for frozen in ranking.best_first(self.study):
             kt_id = self._local_id(frozen, by_storage_id)
             if kt_id is None:
                 ranked.append(self._stand_in(frozen))
@@ -443,18 +443,6 @@ class OptunaOracle(keras_tuner.Oracle):
                      if t.status == TrialStatus.COMPLETED and t.trial_id not in shown]
         others = [t for t in self.trials.values() if t.status != TrialStatus.COMPLETED]
         return (ranked + completed + others)[:num_trials]
-
-    def ranked_study_trials(self) -> list[optuna.trial.FrozenTrial]:
-        """Every COMPLETE trial of the study with finite values, best first (one objective:
-        by value, then trial number; several: Pareto-optimal feasible ones first, then
-        by the first objective)."""
-        trials = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                  if t.values and all(math.isfinite(v) for v in t.values)]
-        sign = -1.0 if self._directions()[0] == "maximize" else 1.0
-        if not self.multi_objective:
-            return sorted(trials, key=lambda t: (sign * t.values[0], t.number))
-        front = {t.number for t in self.study.best_trials}
-        return sorted(trials, key=lambda t: (t.number not in front, sign * t.values[0], t.number))
 
     def is_local(self, trial: KTTrial) -> bool:
         """Whether this project ran ``trial`` (its folder holds the trial's files)."""

@@ -68,6 +68,8 @@ from searchers.checkpoint_artifacts import (
     CheckpointArtifacts,
     CheckpointNotFound,
     check_store,
+    checkpoint_files,
+    checkpoint_paths,
 )
 from searchers.optuna_oracle import OptunaOracle
 
@@ -207,41 +209,24 @@ class OptunaSearch(keras_tuner.Tuner):
         if not seam.kt_io().exists(self._get_tuner_fname()):
             self.save()
         if self.artifacts is not None:  # after the tell: the result is safe first
-            self._share_checkpoints(trial, planned)
+            self.artifacts.trial_ended(
+                self.oracle.storage_id_of(trial.trial_id), planned,
+                checkpoint_paths(self._get_checkpoint_fname(trial.trial_id)),
+                self.keep_best_checkpoints)
         if self.keep_best_checkpoints is not None:
             self._delete_checkpoints_outside_best(self.keep_best_checkpoints)
-
-    def _checkpoint_paths(self, trial_id: str) -> list[str]:
-        """A trial's weights file(s) and KerasTuner's build config beside them."""
-        files = _checkpoint_files(self._get_checkpoint_fname(trial_id))
-        config = self._get_build_config_fname(trial_id)
-        return files + [config] if files and seam.kt_io().exists(config) else files
 
     def _plan_upload(self, trial: Any) -> dict[str, str] | None:
         """Artifact ids for a completed trial's checkpoint, told with its result."""
         if (self.artifacts is None or trial.status != TrialStatus.COMPLETED
                 or self.oracle.is_pruned(trial.trial_id)):
             return None
-        paths = self._checkpoint_paths(trial.trial_id)
+        paths = checkpoint_paths(self._get_checkpoint_fname(trial.trial_id))
         if not paths:
             return None  # not written: best-k retention would have deleted it at once
         planned = CheckpointArtifacts.plan(paths)
         self.oracle.tell_attrs[trial.trial_id] = {CHECKPOINT_ATTR: planned}
         return planned
-
-    def _share_checkpoints(self, trial: Any, planned: dict[str, str] | None) -> None:
-        """Upload the trial's checkpoint (if told COMPLETE), retry earlier failed uploads,
-        and remove the files of trials that left the study's best k."""
-        assert self.artifacts is not None
-        storage_id = self.oracle.storage_id_of(trial.trial_id)
-        frozen = self.oracle.study_trial_of(trial) if planned and storage_id is not None else None
-        if planned and frozen is not None and frozen.state == optuna.trial.TrialState.COMPLETE:
-            self.artifacts.upload(frozen, planned, self._checkpoint_paths(trial.trial_id))
-        else:
-            self.artifacts.flush()
-        k = self.keep_best_checkpoints
-        if k is not None:
-            self.artifacts.keep_only(self.oracle.ranked_study_trials()[:k])
 
     def _delete_checkpoints_outside_best(self, k: int) -> None:
         """Delete the weights of every trial not in ``oracle.get_best_trials(k)``.
@@ -302,7 +287,7 @@ class OptunaSearch(keras_tuner.Tuner):
         from the artifact store, or a clear error: never another trial's weights."""
         fname = self._get_checkpoint_fname(trial.trial_id)
         local = self.oracle.is_local(trial)
-        if local and _checkpoint_files(fname):
+        if local and checkpoint_files(fname):
             return super().load_model(trial)
         frozen = self.oracle.study_trial_of(trial)
         if self.artifacts is not None and frozen is not None:
@@ -317,7 +302,7 @@ class OptunaSearch(keras_tuner.Tuner):
                 "artifact_store= (e.g. optuna.artifacts.FileSystemArtifactStore on a shared "
                 "folder) to every process of the study, or rebuild from "
                 "get_best_hyperparameters() and train again.")
-        if not _checkpoint_files(fname):
+        if not checkpoint_files(fname):
             raise FileNotFoundError(
                 f"trial {trial.trial_id} has no checkpoint ({fname}): OptunaSearch keeps the "
                 "weights of only the best keep_best_checkpoints trials (this tuner: "
@@ -530,14 +515,6 @@ def _padding_position(trials: dict[str, Any], trial_id: str) -> int:
         if other.status != TrialStatus.COMPLETED:
             before += 1
     return completed + before
-
-
-def _checkpoint_files(fname: str) -> list[str]:
-    """The file(s) of one checkpoint: ``fname`` itself (Keras 3's ``.weights.h5``) or the
-    TF-format ``fname.index`` / ``fname.data-*`` KerasTuner writes under Keras 2 (the same
-    test as in ``_delete_checkpoints_outside_best``)."""
-    return [p for p in seam.kt_io().glob(fname + "*")
-            if p == fname or p.startswith(fname + ".")]
 
 
 def _delete_study_if_any(storage: Any, name: str) -> None:

@@ -407,6 +407,16 @@ def dashboard_trial_artifact_prefix() -> str:
     return DASHBOARD_ARTIFACTS_ATTR_PREFIX
 
 
+def artifact_folder(store: Any) -> str | None:
+    """The folder of a ``FileSystemArtifactStore`` (its ``_base_path``; Optuna has no
+    public getter), None for any other store: where messages say the files are."""
+    from optuna.artifacts import FileSystemArtifactStore
+    if isinstance(store, FileSystemArtifactStore):
+        import os
+        return os.fspath(store._base_path)
+    return None
+
+
 PARAM_WRITE, USER_ATTR_WRITE = "param", "user_attr"
 
 

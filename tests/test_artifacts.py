@@ -245,7 +245,7 @@ def test_bench_run_keeps_the_studys_best_checkpoints_in_the_store(
     attrs = seam.storage_of(study).get_study_system_attrs(seam.study_id(study))
     linked = {int(key.split(":")[2]) for key, v in attrs.items()
               if key.startswith("dashboard:artifacts:") and json.loads(v) is not None}
-    assert linked == {t._trial_id for t in complete[:k]}
+    assert linked == {seam.storage_trial_id(t) for t in complete[:k]}
     for t in complete[:k]:
         for artifact_id in t.user_attrs[CHECKPOINT_ATTR].values():
             assert (shared / artifact_id).is_file()

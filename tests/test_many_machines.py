@@ -96,7 +96,7 @@ def test_two_machines_one_study_get_the_studys_best_models(url: str, kind: str, 
         assert len(live) == 4 and {m["filename"] for m in live} == {"checkpoint.weights.h5",
                                                                    "build_config.json"}
         kept = {int(k.split(":")[2]) for k, v in links.items() if json.loads(v) is not None}
-        assert kept == {t._trial_id for t in ranked[:2]}
+        assert kept == {seam.storage_trial_id(t) for t in ranked[:2]}
     finally:
         try:
             optuna.delete_study(study_name=study_name, storage=url)

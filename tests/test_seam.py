@@ -303,3 +303,46 @@ def test_tensorboard_domain_is_the_distributions_grid() -> None:
         else:
             grid = sorted(dist.choices)  # type: ignore[attr-defined]
         assert list(domain.values) == pytest.approx(grid), hp.name
+
+
+def test_begin_new_trial_is_what_create_trial_does_with_a_new_trial(tuner: Any, tmp_path: Path) -> None:
+    from keras_tuner.engine.trial import Trial, TrialStatus
+    oracle = tuner.oracle
+    made = oracle.create_trial("tuner0")          # KerasTuner's own path
+    hps = oracle.hyperparameters.copy()
+    hps.values = dict(made.hyperparameters.values)
+    hps.values["u"] = 1 if hps.values["u"] != 1 else 2  # values not tried yet
+    ours = Trial(hyperparameters=hps, trial_id="77", status=TrialStatus.RUNNING)
+    seam.begin_new_trial(oracle, "tuner1", ours)
+    seam.tuner_ids(oracle).add("tuner1")
+    assert oracle.ongoing_trials["tuner1"] is ours and oracle.trials["77"] is ours
+    assert oracle.start_order[-2:] == [made.trial_id, "77"]
+    assert (tmp_path / "p" / "trial_77" / "trial.json").exists()
+    assert {"tuner0", "tuner1"} <= seam.tuner_ids(oracle)
+
+
+def test_artifact_folder_and_the_dashboards_trial_artifact_key(tmp_path: Path) -> None:
+    import json as _json
+
+    import optuna_dashboard
+    from optuna.artifacts import FileSystemArtifactStore
+    assert seam.artifact_folder(FileSystemArtifactStore(tmp_path)) == str(tmp_path)
+    assert seam.artifact_folder(object()) is None
+    # the dashboard lists an artifact linked under the key among that trial's artifacts
+    store = FileSystemArtifactStore(tmp_path)
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'd.db'}")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    trial_id = seam.storage_trial_id(study.trials[0])
+    key = seam.dashboard_trial_artifact_key(trial_id, "0123-abcd")
+    assert key.startswith(seam.dashboard_trial_artifact_prefix())
+    meta = {"artifact_id": "0123-abcd", "filename": "w.h5", "mimetype": "application/x-hdf5",
+            "encoding": None}
+    seam.storage_of(study).set_study_system_attr(seam.study_id(study), key, _json.dumps(meta))
+    from wsgiref.util import setup_testing_defaults
+    environ: dict[str, Any] = {}
+    setup_testing_defaults(environ)
+    environ["PATH_INFO"] = f"/api/studies/{seam.study_id(study)}"
+    app = optuna_dashboard.wsgi(seam.storage_of(study), artifact_store=store)
+    body = b"".join(app(environ, lambda status, headers, exc_info=None: None))
+    (trial,) = _json.loads(body)["trials"]
+    assert [a["filename"] for a in trial["artifacts"]] == ["w.h5"]
