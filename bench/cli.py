@@ -117,7 +117,8 @@ def run_config(args: argparse.Namespace, searcher: str, seed: int):
         trial_process=getattr(args, "trial_process", None),
         objectives=getattr(args, "objectives", None) or (schema.OBJECTIVE,),
         max_params=getattr(args, "max_params", None),
-        artifacts=getattr(args, "artifacts", None))
+        artifacts=getattr(args, "artifacts", None),
+        warm_start=getattr(args, "warm_start", None))
 
 
 _config = run_config  # the older name (tests/test_trial_process.py)
@@ -194,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--trial-process", type=_trial_process, help=argparse.SUPPRESS)
     p.add_argument("--kind", help=argparse.SUPPRESS)  # a record's trial processes
+    p.add_argument("--warm-start", metavar="PATH|STUDY",
+                   help="Optuna-backed searchers: continue from the finished trials of a "
+                        "KerasTuner project folder or of a study in --storage (they become "
+                        "the study's history; the budget counts new trials only)")
     _add_common(p)
     p.set_defaults(func=cmd_run)
 

@@ -60,6 +60,7 @@ class ReplaySpec:
     preset: str
     sampler: str | None = None      # Optuna-backed searchers: as --sampler / --pruner
     pruner: str | None = None
+    warm_start: int = 0             # a history of this many random configurations first
 
 
 @dataclass
@@ -85,6 +86,7 @@ class ReplayedRun:
     trials: list[ReplayedTrial] = field(default_factory=list)
     epochs_used: int = 0
     seconds: float = 0.0             # real seconds the replay took
+    history_best: float | None = None  # warm start: the history's best value
 
     @property
     def best(self) -> float | None:
@@ -122,13 +124,21 @@ def replay_run(spec: ReplaySpec, surrogate: Any, workdir: Path) -> ReplayedRun:
         study = optuna.create_study(direction=schema.DIRECTION, sampler=sampler, pruner=pruner,
                                     study_name=schema.study_name(spec.dataset, label, spec.seed))
         settings = replace(settings, study=study)
+    kwargs = searcher.tuner_kwargs(settings)
+    warm_history = None
+    if spec.warm_start:  # OptunaSearch(warm_start=...): the library's own path
+        warm_history = random_history(spec, surrogate)
+        kwargs["warm_start"] = warm_history
+        label = f"{label}+warm{spec.warm_start}"
     tuner = searcher.tuner_class()(
         hypermodel=_declare_space, objective=schema.OBJECTIVE, directory=str(workdir),
-        project_name=f"{label}-s{spec.seed}", overwrite=True, **searcher.tuner_kwargs(settings))
+        project_name=f"{label}-s{spec.seed}", overwrite=True, **kwargs)
     oracle = tuner.oracle
     searcher.configure_oracle(oracle, settings)
     oracle.verbose = 0  # what search(verbose=0) sets: no "Search: Running Trial" lines
     run = ReplayedRun(spec, label, searcher.proposed_by)
+    if warm_history is not None:
+        run.history_best = warm_history.best_value
     best_trained: dict[str, int] = {}  # KerasTuner trial id -> epochs trained at its best epoch
     clock = 0.0
     pending: dict[str, Any] = {}
@@ -206,6 +216,37 @@ def replay_run(spec: ReplaySpec, surrogate: Any, workdir: Path) -> ReplayedRun:
     shutil.rmtree(workdir / f"{label}-s{spec.seed}", ignore_errors=True)
     run.seconds = time.perf_counter() - started_at
     return run
+
+
+# A warm start's history draws its configurations and its training noise apart from the
+# run's own seed stream (the same history for the warm run of a seed, whatever searcher).
+_HISTORY_SEED_OFFSET = 104_729
+
+
+def random_history(spec: ReplaySpec, surrogate: Any) -> Any:
+    """``spec.warm_start`` configurations drawn uniformly (Optuna's RandomSampler over the
+    space, as seam maps it), each trained a full trial on the surrogate: an in-memory study
+    of COMPLETE trials with their best val_loss, what an earlier random search leaves."""
+    import keras_tuner
+    import optuna
+
+    from searchers.seam import suggest
+    seed = spec.seed + _HISTORY_SEED_OFFSET
+    study = optuna.create_study(direction=schema.DIRECTION,
+                                sampler=optuna.samplers.RandomSampler(seed=seed))
+    study.set_metric_names([schema.OBJECTIVE])
+    space = keras_tuner.HyperParameters()
+    _declare_space(space)
+    for _ in range(spec.warm_start):
+        trial = study.ask()
+        hps = keras_tuner.HyperParameters()
+        for hp in space.space:
+            hps.merge([hp])
+            if hps.is_active(hp):
+                hps.values[hp.name] = suggest(trial, hp)
+        curve = surrogate.curve(dict(hps.values), seed)
+        study.tell(trial, float(min(curve.val_loss[:spec.epochs_per_trial])))
+    return study
 
 
 def frozen_trials(run: ReplayedRun) -> list[Any]:
@@ -331,6 +372,8 @@ def run_replay(args: argparse.Namespace) -> int:
     from searchers.base import SearchSettings
     from searchers.registry import get_searcher
 
+    if getattr(args, "warm_start_random", None) is not None:
+        return run_warm_start(args)
     searchers = [s.strip() for s in args.searchers.split(",") if s.strip()]
     choices = {entry: _parse_searcher(entry) for entry in searchers}
     if args.seeds < 1:
@@ -419,6 +462,76 @@ def run_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def warm_start_study_name(dataset: str, preset: str, history: int) -> str:
+    return f"{summary_study_name(dataset, preset)}-warm{history}"
+
+
+def run_warm_start(args: argparse.Namespace) -> int:
+    """``--warm-start-random N``: per seed and Optuna-backed searcher, a cold run and a run
+    warm-started from N random configurations (``OptunaSearch(warm_start=...)``), the same
+    budget for the new trials; one measurement study holds both bests per seed."""
+    from bench.measurement import command_line, record_measurement
+    from bench.presets import get_preset
+    from bench.record import record_study_name
+    from searchers.registry import get_searcher
+
+    n = args.warm_start_random
+    if n < 1:
+        raise UserError(f"--warm-start-random must be >= 1 (got {n})")
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be >= 1 (got {args.seeds})")
+    searchers = [s.strip() for s in args.searchers.split(",") if s.strip()]
+    choices = [_parse_searcher(entry) for entry in searchers]
+    for name, _, _ in choices:
+        if not get_searcher(name).records_live:
+            raise UserError(f"--warm-start-random: {name!r} is KerasTuner's own searcher, which "
+                            "cannot learn from earlier trials; give Optuna-backed ones")
+    preset = get_preset(args.preset)
+    record = args.record or record_study_name(args.dataset, args.preset, 0)
+    budget = args.budget_epochs or preset.budget_epochs
+    if budget <= 0:
+        raise UserError(f"--budget-epochs must be > 0 (got {budget})")
+    started = time.monotonic()
+    surrogate = load_surrogate(args.storage, record, model=args.model)
+    fid = surrogate.fidelity
+    epochs = min(args.epochs_per_trial or preset.epochs_per_trial, surrogate.epochs)
+    patience = preset.patience if args.patience is None else args.patience
+    specs = [ReplaySpec(name, seed, budget, epochs, patience, args.dataset, args.preset,
+                        sampler=sampler, pruner=pruner, warm_start=warm)
+             for name, sampler, pruner in choices
+             for seed in range(args.seed, args.seed + args.seeds) for warm in (0, n)]
+    print(f"[replay] warm start from {n} random configurations against a cold start: "
+          f"{len(specs)} runs, budget {budget} epochs for the new trials, {epochs} per trial",
+          flush=True)
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    jobs = max(1, min(args.jobs, len(specs)))
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
+                             initargs=(args.storage, record, fid["model"]),
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        for i, run in enumerate(pool.map(_work, specs, chunksize=1), 1):
+            cold = run.label.split("+warm")[0]
+            row = rows.setdefault((cold, run.spec.seed), {"searcher": cold, "seed": run.spec.seed})
+            side = "warm" if run.spec.warm_start else "cold"
+            row[f"{side}_best"] = run.best
+            row[f"{side}_used"] = run.epochs_used
+            if run.history_best is not None:
+                row["history_best"] = run.history_best
+            if i % 20 == 0 or i == len(specs):
+                print(f"[replay] {i}/{len(specs)} runs", flush=True)
+    wall = time.monotonic() - started
+    name = warm_start_study_name(args.dataset, args.preset, n)
+    record_measurement(store.open_storage(args.storage), name, schema.KIND_WARM_START, {
+        "dataset": args.dataset, "preset": args.preset, "history": n, "budget_epochs": budget,
+        "epochs_per_trial": epochs, "patience": patience, "record_study": record,
+        "surrogate": {k: fid.get(k) for k in ("model", "configs", "repeats", "spearman_best")},
+        "seeds": list(range(args.seed, args.seed + args.seeds)), "wall_seconds": round(wall, 1),
+        "jobs": args.jobs, "rows": sorted(rows.values(), key=lambda r: (r["searcher"], r["seed"])),
+    }, command=command_line(args.argv))
+    print(f"[replay] recorded in {store.display_url(args.storage)} (study {name!r}) in "
+          f"{wall:.0f} s", flush=True)
+    return 0
+
+
 def _parse_searcher(entry: str) -> tuple[str, str | None, str | None]:
     """``NAME`` or ``optuna:SAMPLER:PRUNER`` (an Optuna-backed searcher with other parts,
     as ``bench run --searcher optuna --sampler S --pruner P``); unknown names fail here."""
@@ -504,6 +617,10 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", default=DEFAULT_STORAGE)
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes (default: cores)")
     p.add_argument("--replace", action="store_true", help="replay runs already stored again")
+    p.add_argument("--warm-start-random", type=int, metavar="N",
+                   help="measure warm start instead: per seed, each Optuna-backed searcher "
+                        "cold and warm-started from N random configurations (same budget for "
+                        "the new trials); recorded as <dataset>-replay-<preset>-warmN")
     p.add_argument("--compact", action="store_true",
                    help="store each run only as a row of the summary study (what the report "
                         "reads), not as a study of its own: a small store")

@@ -20,7 +20,7 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from bench import render, schema, store
+from bench import render, schema, store, warm_start_report
 from bench.errors import UserError
 from bench.stats import mean_ranks, pairwise, shared_keys, spearman, summarize
 
@@ -1123,6 +1123,7 @@ def render_dataset(dataset: str, group: DatasetStudies, out_dir: Path,
             lines += [f"![hyperparameter importances on {dataset}]({render.link(png, out_dir)})", ""]
     lines += render_targets(stats, target, group)
     lines += render_replays(dataset, group, out_dir, plots_dir)
+    lines += warm_start_report.render_warm_start(warm_start_report.records(group.extra))
     lines += render_provenance(group)
     memory_png = plots_dir / f"{render.slug(dataset)}_memory.png"
     if plot_memory(group, memory_png, f"{dataset}: resident memory per trial"):

@@ -53,6 +53,7 @@ class RunConfig:
     objectives: tuple[str, ...] = (schema.OBJECTIVE,)
     max_params: int | None = None          # size cap: larger models are infeasible (a constraint)
     artifacts: str | None = None           # the best trials' checkpoints also here (a folder, s3://)
+    warm_start: str | None = None          # a KerasTuner project folder or a study in --storage
     build_model_factory: Callable[..., Any] | None = field(default=None, compare=False)
 
     def resolved(self) -> "RunConfig":
@@ -179,6 +180,7 @@ class Prepared:
     lock: runlock.Lock = field(default_factory=runlock.NoLock)
     finished: bool = False  # nothing left to run: the budget (or --max-trials) is spent
     artifact_store: Any = None  # --artifacts, opened and checked
+    warm_start: Any = None      # --warm-start: a project folder (str path) or an optuna.Study
 
     def refresh(self, wall: float = 0.0) -> "RunSummary":
         return _summary(self.cfg, self.study_name, self.label, self.study, self.run_dir, wall)
@@ -261,6 +263,7 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
                         "refuses several objectives); leave --pruner out or use --pruner none")
     label = searcher.label(settings)
     check_logdir(Path(cfg.logdir) / (cfg.study or "x"))  # before loading any data
+    warm_start = _warm_start(cfg, searcher) if cfg.warm_start else None
     artifact_store = None
     if cfg.artifacts:
         from bench.artifact_store import open_artifact_store
@@ -305,8 +308,29 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
     except BaseException:
         lock.release()
         raise
+    if getattr(warm_start, "study_name", None) == name:
+        lock.release()
+        raise UserError(f"--warm-start {warm_start}: that is this run's own study")
     return Prepared(cfg, searcher, replace(settings, study=study), label, name, study, data,
-                    run_dir, lock, finished, artifact_store)
+                    run_dir, lock, finished, artifact_store, warm_start)
+
+
+def _warm_start(cfg: RunConfig, searcher: Any) -> Any:
+    """--warm-start PATH|STUDY: a KerasTuner project folder, else a study of --storage."""
+    if not searcher.records_live:
+        raise UserError(f"--warm-start: {cfg.searcher!r} is KerasTuner's own searcher, which "
+                        "cannot learn from earlier trials; use an Optuna-backed one (optuna, tpe, ...)")
+    path = Path(cfg.warm_start).expanduser()  # type: ignore[arg-type]  # set: called only then
+    if path.is_dir():
+        from searchers.kt_project_reader import read_project
+        read_project(path.resolve())  # not one project: one line now, before any data loads
+        return str(path.resolve())
+    import optuna
+    storage = store.open_storage(cfg.storage)
+    if cfg.warm_start in optuna.get_all_study_names(storage):
+        return optuna.load_study(study_name=cfg.warm_start, storage=storage)
+    raise UserError(f"--warm-start {cfg.warm_start}: neither a KerasTuner project folder nor a "
+                    f"study in {store.display_url(cfg.storage)}")
 
 
 def _finished_run(cfg: RunConfig, study: Any) -> bool:
@@ -318,7 +342,9 @@ def _finished_run(cfg: RunConfig, study: Any) -> bool:
         return False
     if cfg.budget_epochs and store.epochs_used(trials) >= cfg.budget_epochs:
         return True
-    done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+    from searchers.warm_start import is_history
+    done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) and not is_history(t)
+               for t in trials)
     return cfg.max_trials is not None and cfg.max_trials > 0 and done >= cfg.max_trials
 
 
@@ -404,6 +430,8 @@ def _search(p: Prepared, printer: Any) -> RunSummary:
                            trial_cap=cfg.trial_process[0] if cfg.trial_process else None,
                            objectives=cfg.objectives, max_params=cfg.max_params)
     tuner_kwargs = searcher.tuner_kwargs(p.settings)
+    if p.warm_start is not None:  # an Optuna-backed searcher (checked in prepare_study)
+        tuner_kwargs["warm_start"] = p.warm_start
     if p.artifact_store is not None:
         if searcher.records_live:  # OptunaSearch shares its best-k checkpoints itself
             tuner_kwargs["artifact_store"] = p.artifact_store

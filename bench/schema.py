@@ -42,6 +42,7 @@ KIND_CALIBRATION = "calibration"
 KIND_RECORD = "record"                  # learning curves of uniform configurations (bench record)
 KIND_REPLAY = "replay"                  # a search replayed on the surrogate (bench replay)
 KIND_REPLAY_SUMMARY = "replay-summary"  # one replay command: surrogate fidelity, speed
+KIND_WARM_START = "warm-start-replay"   # bench replay --warm-start-random: warm vs cold per seed
 REPLAY_RUN_PREFIX = "run:"              # replay-summary user attr per replayed run (compact)
 
 # trial user attr keys

@@ -38,6 +38,8 @@ from keras_tuner.engine.trial import TrialStatus
 from optuna.trial import TrialState
 
 from searchers import objectives, ranking, seam
+from searchers import warm_start as warm_start_module
+from searchers.errors import ConfigError
 from searchers.optuna_components import default_pruner, default_sampler
 from searchers.seam import suggest
 from searchers.seam import write_in_one_transaction as _write_in_one_transaction  # timed here
@@ -171,6 +173,9 @@ class OptunaOracle(keras_tuner.Oracle):
             error, and the default is no pruning. ``get_best_trials`` then returns the
             Pareto-optimal (feasible) trials ordered by the first objective, then the
             other finished trials by the first objective.
+        warm_start: a KerasTuner project directory or an ``optuna.Study`` whose finished
+            trials become the study's history before the first new trial
+            (``searchers.warm_start``); ``max_trials`` counts new trials only.
         max_params: a cap on the model's parameter count: larger models are marked
             infeasible with Optuna's constraint API (``set_constraint("max_params",
             n_params - max_params)``); they are trained and kept, and samplers that
@@ -196,6 +201,7 @@ class OptunaOracle(keras_tuner.Oracle):
         manage_tickets: bool = True,
         multi_objective: bool = False,
         max_params: int | None = None,
+        warm_start: Any = None,
     ) -> None:
         if objective is not None:
             objective = objectives.create_objective(objective)  # knows "params"
@@ -233,6 +239,10 @@ class OptunaOracle(keras_tuner.Oracle):
                 # Offset the seed by the study's size: still deterministic, not a replay.
                 study.sampler = default_sampler((seed + n_existing) % 2**32)
         self.study = study
+        self._history = warm_start_module.load_history(warm_start) if warm_start is not None else None
+        if self._history is not None and self.multi_objective:
+            raise ConfigError("warm_start takes a single-objective history; this search has "
+                              "several objectives")
         if len(study.directions) != len(self._directions()):
             raise ValueError(
                 f"study {study.study_name!r} has {len(study.directions)} objective(s), this "
@@ -305,6 +315,12 @@ class OptunaOracle(keras_tuner.Oracle):
         taken: KerasTuner numbers from ``len(self.trials)``, which each process counts
         for itself."""
         seam.tuner_ids(self).add(tuner_id)
+        if self._history is not None:  # the space is known now: KerasTuner declared it
+            note = warm_start_module.add_history(self.study, self._history, self.hyperparameters,
+                                                 self.objective.name)
+            if note:
+                log.info("%s", note)
+            self._history = None
         otrial = None
         if not (self.max_trials and len(self.trials) >= self.max_trials):
             self.check_stop()

@@ -29,6 +29,9 @@ also keeps the best trials' weights there, so ``get_best_models`` on any machine
 study's best trials, wherever they trained (``searchers.checkpoint_artifacts``). Without
 one, a best trial trained elsewhere is an error naming it, never another trial's weights.
 
+Continuing an earlier search: ``warm_start=`` a KerasTuner project folder or an
+``optuna.Study``; its finished trials become the study's history (``searchers.warm_start``).
+
 Several objectives, e.g. accuracy against model size (``"params"`` is the built model's
 parameter count, no user code needed)::
 
@@ -72,6 +75,7 @@ from searchers.checkpoint_artifacts import (
     checkpoint_paths,
 )
 from searchers.optuna_oracle import OptunaOracle
+from searchers.warm_start import WARM_START_CHECKPOINT
 
 # A model this large leaves garbage worth a full collection before the next build.
 LARGE_MODEL_PARAMS = 1_000_000
@@ -116,6 +120,7 @@ class OptunaSearch(keras_tuner.Tuner):
         max_params: int | None = None,
         reuse_input_pipeline: bool = True,
         artifact_store: Any = None,
+        warm_start: Any = None,
         **kwargs: Any,
     ) -> None:
         if artifact_store is not None:
@@ -162,6 +167,7 @@ class OptunaSearch(keras_tuner.Tuner):
             manage_tickets=manage_tickets,
             multi_objective=multi_objective,
             max_params=max_params,
+            warm_start=warm_start,
         )
         super().__init__(oracle=oracle, hypermodel=hypermodel, overwrite=False, **kwargs)
         self.artifacts = (CheckpointArtifacts(artifact_store, oracle.study)
@@ -290,6 +296,10 @@ class OptunaSearch(keras_tuner.Tuner):
         if local and checkpoint_files(fname):
             return super().load_model(trial)
         frozen = self.oracle.study_trial_of(trial)
+        warm = frozen.user_attrs.get(WARM_START_CHECKPOINT) if frozen is not None else None
+        if warm and os.path.isfile(warm):  # a warm start's trial: its own project's file
+            config = os.path.join(os.path.dirname(warm), "build_config.json")
+            return self._load_files(trial, warm, config if os.path.isfile(config) else None)
         if self.artifacts is not None and frozen is not None:
             return self._load_from_artifacts(trial, frozen)
         if not local:
@@ -321,8 +331,13 @@ class OptunaSearch(keras_tuner.Tuner):
         if weights is None:
             raise CheckpointNotFound(f"trial #{frozen.number}: the artifact store holds "
                                      f"{', '.join(paths)} but no weights file")
+        return self._load_files(trial, weights, paths.get(
+            os.path.basename(self._get_build_config_fname(trial.trial_id))))
+
+    def _load_files(self, trial: Any, weights: str, config: str | None) -> Any:
+        """The trial's model built from its hyperparameters, with the weights of ``weights``
+        (and KerasTuner's build config, where the model needs it to be built)."""
         model = self._try_build(trial.hyperparameters)
-        config = paths.get(os.path.basename(self._get_build_config_fname(trial.trial_id)))
         if not model.built and config is not None:
             with open(config) as f:
                 model.build_from_config(json.load(f))
