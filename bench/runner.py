@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import io
+import logging
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,8 @@ from bench.presets import get_preset
 from bench.provenance import versions
 from searchers.base import SearchSettings
 from searchers.registry import get_searcher
+
+log = logging.getLogger(__name__)
 
 MAX_SEED = 2**32 - 1  # NumPy's and the samplers' seed range
 
@@ -180,7 +183,6 @@ class Prepared:
     lock: runlock.Lock = field(default_factory=runlock.NoLock)
     finished: bool = False  # nothing left to run: the budget (or --max-trials) is spent
     artifact_store: Any = None  # --artifacts, opened and checked
-    warm_start: Any = None      # --warm-start: a project folder (str path) or an optuna.Study
 
     def refresh(self, wall: float = 0.0) -> "RunSummary":
         return _summary(self.cfg, self.study_name, self.label, self.study, self.run_dir, wall)
@@ -263,7 +265,8 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
                         "refuses several objectives); leave --pruner out or use --pruner none")
     label = searcher.label(settings)
     check_logdir(Path(cfg.logdir) / (cfg.study or "x"))  # before loading any data
-    warm_start = _warm_start(cfg, searcher) if cfg.warm_start else None
+    # the process that holds the study adds the history; its workers find it there
+    warm_start = _warm_start(cfg, searcher) if cfg.warm_start and not cfg.under_launcher else None
     artifact_store = None
     if cfg.artifacts:
         from bench.artifact_store import open_artifact_store
@@ -305,14 +308,25 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
         if searcher.backend == "optuna" and cfg.max_trials and not cfg.under_launcher:
             from searchers.tickets import top_up_tickets
             top_up_tickets(study, cfg.max_trials)
+        if warm_start is not None:
+            _add_history(study, warm_start, name)
     except BaseException:
         lock.release()
         raise
-    if getattr(warm_start, "study_name", None) == name:
-        lock.release()
-        raise UserError(f"--warm-start {warm_start}: that is this run's own study")
     return Prepared(cfg, searcher, replace(settings, study=study), label, name, study, data,
-                    run_dir, lock, finished, artifact_store, warm_start)
+                    run_dir, lock, finished, artifact_store)
+
+
+def _add_history(study: Any, warm_start: Any, name: str) -> None:
+    """The warm start's trials into the run's study, once, by the process that holds the
+    study (workers and trial processes find them there: no race between them)."""
+    from models.space import space_hyperparameters
+    from searchers.warm_start import add_history, load_history
+    if getattr(warm_start, "study_name", None) == name:
+        raise UserError(f"--warm-start {name}: that is this run's own study")
+    note = add_history(study, load_history(warm_start), space_hyperparameters(), schema.OBJECTIVE)
+    if note:
+        log.info("%s", note)
 
 
 def _warm_start(cfg: RunConfig, searcher: Any) -> Any:
@@ -320,6 +334,9 @@ def _warm_start(cfg: RunConfig, searcher: Any) -> Any:
     if not searcher.records_live:
         raise UserError(f"--warm-start: {cfg.searcher!r} is KerasTuner's own searcher, which "
                         "cannot learn from earlier trials; use an Optuna-backed one (optuna, tpe, ...)")
+    if cfg.multi_objective:
+        raise UserError("--warm-start takes a single-objective history; this run has "
+                        f"several objectives ({','.join(cfg.objectives)})")
     path = Path(cfg.warm_start).expanduser()  # type: ignore[arg-type]  # set: called only then
     if path.is_dir():
         from searchers.kt_project_reader import read_project
@@ -430,8 +447,6 @@ def _search(p: Prepared, printer: Any) -> RunSummary:
                            trial_cap=cfg.trial_process[0] if cfg.trial_process else None,
                            objectives=cfg.objectives, max_params=cfg.max_params)
     tuner_kwargs = searcher.tuner_kwargs(p.settings)
-    if p.warm_start is not None:  # an Optuna-backed searcher (checked in prepare_study)
-        tuner_kwargs["warm_start"] = p.warm_start
     if p.artifact_store is not None:
         if searcher.records_live:  # OptunaSearch shares its best-k checkpoints itself
             tuner_kwargs["artifact_store"] = p.artifact_store

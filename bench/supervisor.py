@@ -60,7 +60,6 @@ def config_argv(cfg: RunConfig) -> list[str]:
         "--kind": cfg.kind if cfg.kind != schema.KIND_SEARCH else None,
         "--objectives": ",".join(cfg.objectives) if cfg.objectives != (schema.OBJECTIVE,) else None,
         "--max-params": cfg.max_params, "--artifacts": cfg.artifacts,
-        "--warm-start": cfg.warm_start,
     }
     argv = [item for flag, value in flags.items() if value is not None
             for item in (flag, str(value))]
