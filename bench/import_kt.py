@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,11 +147,14 @@ def import_project(path: str | Path, *, storage: str,
     if exists:
         study = optuna.load_study(study_name=name, storage=store)
         _check_same_project(study, name, project, objective)
+        stored = {}
         for ft in study.get_trials(deepcopy=False):
             if schema.T_KT_ID in ft.user_attrs:
                 present.add(str(ft.user_attrs[schema.T_KT_ID]))
+                stored[str(ft.user_attrs[schema.T_KT_ID])] = ft.params
             for pname, dist in ft.distributions.items():
                 known.setdefault(pname, dist)
+        _check_same_trials(name, project, plans, stored)
     # A trial already imported counts as present whatever its file says now (e.g. KerasTuner
     # retrying it): finished Optuna trials are never rewritten.
     already = sum(t.trial_id in present for t in project.trials)
@@ -215,6 +219,31 @@ def import_project(path: str | Path, *, storage: str,
         raise RunError(f"writing to storage {display_url(storage)} failed: {one_line(exc)}; "
                        f"{undo}") from exc
     return ImportResult(name, added, skipped, already)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+        except (TypeError, ValueError):
+            return False
+    return bool(a == b)
+
+
+def _check_same_trials(name: str, project: Project, plans: list[Any],
+                       stored: dict[str, dict[str, Any]]) -> None:
+    """Another project whose folder has the same name (every bench run's is ``main``) is
+    refused: a trial id the study holds with other values is another project's trial, not
+    this one's already imported (a project that moved keeps its values: imported as one)."""
+    for plan in plans:
+        have = stored.get(plan.trial.trial_id)
+        if have is None:
+            continue
+        mine = {n: v for n, (_hp, v) in plan.active.params.items()}
+        if mine.keys() != have.keys() or not all(_same_value(mine[n], have[n]) for n in mine):
+            raise UserError(f"study {name!r} holds another KerasTuner project named "
+                            f"{project.name!r} (its trial {plan.trial.trial_id} has other values "
+                            f"than {project.path}'s): import this one with --study NAME")
 
 
 def _check_same_project(study: optuna.Study, name: str, project: Project,

@@ -404,6 +404,9 @@ def run_replay(args: argparse.Namespace) -> int:
     rows = {k: v for k, v in summary.user_attrs.items() if k.startswith(schema.REPLAY_RUN_PREFIX)}
     key = _key(fid, budget, patience, epochs)
     specs, names = [], {}
+    # a run's old study goes only once its replacement is replayed (an interrupted --replace
+    # keeps every run it did not replace, and the summary's rows still match the studies)
+    replaced: set[str] = set()
     for name, sampler, pruner in choices.values():
         for seed in range(args.seed, args.seed + args.seeds):
             spec = ReplaySpec(name, seed, budget, epochs, patience, args.dataset, args.preset,
@@ -424,7 +427,7 @@ def run_replay(args: argparse.Namespace) -> int:
                 if complete:
                     continue
             if old is not None and (args.replace or not args.compact):
-                optuna.delete_study(study_name=study, storage=rdb)
+                replaced.add(study)
             specs.append(spec)
     print(f"[replay] {len(specs)} runs to replay ({len(searchers) * args.seeds - len(specs)} "
           f"already stored), budget {budget} epochs, {epochs} per trial, patience {patience}, "
@@ -439,6 +442,8 @@ def run_replay(args: argparse.Namespace) -> int:
                                  mp_context=multiprocessing.get_context("spawn")) as pool:
             first_done: float | None = None  # ETA from the first result: not the set-up
             for i, run in enumerate(pool.map(_work, specs, chunksize=1), 1):
+                if names[run.spec] in replaced:
+                    optuna.delete_study(study_name=names[run.spec], storage=rdb)
                 if not args.compact:
                     _store_run(rdb, names[run.spec], run, record, fid, budget, patience, epochs)
                 summary.set_user_attr(compact_key(run.label, run.spec.seed),

@@ -223,6 +223,7 @@ class OptunaOracle(keras_tuner.Oracle):
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
         )
+        given = study
         if study is None:
             study = optuna.create_study(
                 storage=storage,
@@ -248,6 +249,7 @@ class OptunaOracle(keras_tuner.Oracle):
                 f"study {study.study_name!r} has {len(study.directions)} objective(s), this "
                 f"search {len(self._directions())} ({', '.join(self._metric_names())}): use "
                 "another study name, or the same objectives as the study")
+        self._check_objectives(study, named_by_us=given is None)
         if study.metric_names is None:  # the dashboard shows "Objective 0" without a name
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -497,6 +499,22 @@ class OptunaOracle(keras_tuner.Oracle):
         setattr(trial, _STUDY_TRIAL, storage_id)
         self._stand_ins[storage_id] = trial
         return trial
+
+    def _check_objectives(self, study: optuna.Study, named_by_us: bool) -> None:
+        """A study searched for another direction or metric is refused: its best trial would
+        be this search's worst (a resumed project, or ``study=``, with another objective).
+        Metric names are compared where this oracle named them (a study it opened); a study
+        passed in may carry the user's own name."""
+        want = [optuna.study.StudyDirection[d.upper()] for d in self._directions()]
+        names = self._metric_names()
+        theirs = study.metric_names
+        if list(study.directions) != want or (named_by_us and theirs is not None and theirs != names):
+            them = ", ".join(f"{d.name.lower()} {n}" for d, n in zip(
+                study.directions, theirs or ["its objective"] * len(study.directions)))
+            us = ", ".join(f"{d} {n}" for d, n in zip(self._directions(), names))
+            raise ConfigError(
+                f"study {study.study_name!r} is to {them}; this search is to {us}: use another "
+                "project_name / study_name, overwrite=True, or the study's own objective")
 
     def _directions(self) -> list[Literal["minimize", "maximize"]]:
         if self.multi_objective:

@@ -1,0 +1,95 @@
+"""Reliability, round 3: faults and inputs that lost data or gave silently wrong results
+(each test failed before its fix)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from bench import replay, schema, store
+from bench.cli import main
+from tests.test_replay import _record_store
+
+
+def test_an_interrupted_replace_keeps_every_run_it_did_not_replace(
+        tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    _record_store(url)
+    args = ["replay", "--searchers", "random,tpe", "--seeds", "2", "--preset", "quick",
+            "--jobs", "1", "--storage", url]
+    assert main(args) == 0
+    before = {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(store.open_storage(url))
+              if s.study_name.startswith("toon-replay-quick-")}
+    assert len(before) == 4
+    real_store = replay._store_run
+    calls = []
+
+    def store_then_stop(*a, **kw):  # SIGTERM right after the first replacement is stored
+        real_store(*a, **kw)
+        calls.append(a[1])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(replay, "_store_run", store_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        replay.run_replay(replay_args(args + ["--replace"]))
+    after = {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(store.open_storage(url))
+             if s.study_name.startswith("toon-replay-quick-")}
+    assert set(after) == set(before)                      # no study lost
+    assert all(after[n] == before[n] for n in before if n not in calls)
+    summary = optuna.load_study(study_name="toon-replay-quick", storage=url)
+    rows = [k for k in summary.user_attrs if k.startswith(schema.REPLAY_RUN_PREFIX)]
+    assert len(rows) == 4                                  # every row still has its study
+
+
+def replay_args(argv: list[str]):
+    from bench.cli import parse_args
+    return parse_args(argv)
+
+
+def test_a_study_of_another_objective_or_direction_is_refused(tmp_path: Path) -> None:
+    from searchers import OptunaSearch
+    from searchers.errors import ConfigError
+    from tests import tiny
+    x, y, xv, yv = tiny.data(0)
+    first = OptunaSearch(tiny.build, objective="val_accuracy", max_trials=2,
+                         directory=str(tmp_path), project_name="p")
+    first.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    with pytest.raises(ConfigError, match="is to maximize val_accuracy; this search is to minimize val_loss"):
+        OptunaSearch(tiny.build, objective="val_loss", max_trials=5, directory=str(tmp_path),
+                     project_name="p", overwrite=False)
+    with pytest.raises(ConfigError, match="this search is to minimize val_loss"):
+        OptunaSearch(tiny.build, objective="val_loss", max_trials=1, directory=str(tmp_path),
+                     project_name="q", study=optuna.create_study(direction="maximize"))
+    # same direction, another metric, on a study this project named: refused too
+    OptunaSearch(tiny.build, objective="val_loss", max_trials=1, directory=str(tmp_path),
+                 project_name="m")
+    with pytest.raises(ConfigError, match="is to minimize val_loss; this search is to minimize loss"):
+        OptunaSearch(tiny.build, objective="loss", max_trials=1, directory=str(tmp_path),
+                     project_name="m")
+
+
+def _kt_main(root: Path, seed: int) -> Path:
+    import keras_tuner as kt
+
+    from tests import tiny
+    tuner = kt.RandomSearch(tiny.build, objective="val_loss", max_trials=3, seed=seed,
+                            directory=str(root), project_name="main")
+    x, y, xv, yv = tiny.data(0)
+    tuner.search(x, y, epochs=1, validation_data=(xv, yv), verbose=0)
+    return root / "main"
+
+
+def test_import_kt_tells_two_projects_named_main_apart(tmp_path: Path) -> None:
+    from bench.errors import UserError
+    from bench.import_kt import import_project
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    a, b = _kt_main(tmp_path / "tpe-run", 11), _kt_main(tmp_path / "random-run", 12)
+    assert import_project(a, storage=url).added == 3
+    with pytest.raises(UserError, match="another KerasTuner project named 'main'"):
+        import_project(b, storage=url)
+    study = optuna.load_study(study_name="kt-main", storage=url)
+    assert len(study.trials) == 3                            # nothing of b mixed in
+    again = import_project(a, storage=url)                   # the same project: idempotent
+    assert (again.added, again.already_present) == (0, 3)
+    assert import_project(b, storage=url, study_name="kt-random").added == 3
