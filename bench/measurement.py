@@ -21,8 +21,11 @@ Merge = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 
 
 def command_line(argv: Sequence[str]) -> str:
-    """The command as a user would type it again: ``python -m bench`` and its arguments."""
-    return "python -m bench " + shlex.join(argv)
+    """The command as a user would type it again: ``python -m bench`` and its arguments,
+    with any password in a URL argument hidden (it is stored and printed in RESULTS.md)."""
+    from bench.store import display_url
+    return "python -m bench " + shlex.join(
+        display_url(a) if "://" in a else a for a in argv)
 
 
 def record_measurement(storage: str | optuna.storages.BaseStorage, study_name: str, kind: str,

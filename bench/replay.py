@@ -32,6 +32,7 @@ import argparse
 import datetime
 import multiprocessing
 import os
+import shlex
 import shutil
 import tempfile
 import time
@@ -391,6 +392,7 @@ def run_replay(args: argparse.Namespace) -> int:
           f"({fid['repeats']} repeats): held-out Spearman of best val_loss "
           f"{fid.get('spearman_best', float('nan')):.3f}, "
           f"{surrogate.epochs} epochs per curve", flush=True)
+    _say_if_weak(fid)
     epochs = min(args.epochs_per_trial or preset.epochs_per_trial, surrogate.epochs)
     patience = preset.patience if args.patience is None else args.patience
     rdb = store.open_storage(args.storage)
@@ -463,8 +465,17 @@ def run_replay(args: argparse.Namespace) -> int:
     _store_summary(summary, args, command, searchers, record, fid, wall, budget, epochs,
                    patience, machine(), versions(), len(done_runs))
     print(f"[replay] {len(done_runs)} runs in {wall:.0f} s; report: python -m bench report "
-          f"--storage {args.storage}", flush=True)
+          f"--storage {shlex.quote(store.display_url(args.storage))}", flush=True)
     return 0
+
+
+def _say_if_weak(fid: dict[str, Any]) -> None:
+    """One line when the surrogate ranks configurations too loosely to trust a verdict."""
+    rho = fid.get("spearman_best")
+    if isinstance(rho, (int, float)) and rho < schema.SURROGATE_MIN_SPEARMAN:
+        print(f"[replay] warning: the surrogate's held-out Spearman {rho:.2f} is below "
+              f"{schema.SURROGATE_MIN_SPEARMAN}: this replay's verdicts are weak evidence "
+              "(record more configurations: bench record --configs N)", flush=True)
 
 
 def warm_start_study_name(dataset: str, preset: str, history: int) -> str:
@@ -499,6 +510,7 @@ def run_warm_start(args: argparse.Namespace) -> int:
     started = time.monotonic()
     surrogate = load_surrogate(args.storage, record, model=args.model)
     fid = surrogate.fidelity
+    _say_if_weak(fid)
     epochs = min(args.epochs_per_trial or preset.epochs_per_trial, surrogate.epochs)
     patience = preset.patience if args.patience is None else args.patience
     specs = [ReplaySpec(name, seed, budget, epochs, patience, args.dataset, args.preset,

@@ -721,6 +721,11 @@ def render_surrogate(surrogate: Any) -> list[str]:
     if not isinstance(surrogate, dict) or not surrogate:
         return ["No surrogate fidelity figures recorded.", ""]
     lines = ["Surrogate fidelity, as the replay measured it:", ""]
+    rho = surrogate.get("spearman_best")
+    if isinstance(rho, (int, float)) and rho < schema.SURROGATE_MIN_SPEARMAN:
+        lines += [f"**Weak surrogate:** its held-out Spearman of best val_loss is {rho:.2f}, below "
+                  f"{schema.SURROGATE_MIN_SPEARMAN}: the replay's verdicts on this data set are "
+                  "weak evidence, not a finding.", ""]
     scalars = sorted((k, v) for k, v in surrogate.items() if not isinstance(v, dict))
     if scalars:
         lines += render.table(("measure", "value"), [(k, _value(v)) for k, v in scalars])

@@ -6,6 +6,7 @@ import gc
 import io
 import logging
 import os
+import shlex
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -550,9 +551,10 @@ def format_summary(s: RunSummary) -> str:
         f"trials: {s.counts['COMPLETE']} complete, {s.counts['PRUNED']} pruned, "
         f"{s.counts['FAIL']} failed | epochs {s.epochs_used}/{s.budget_epochs} | "
         f"this run {s.wall_seconds:.0f}s",
-        f"study store: {s.storage} (study {s.study_name!r})",
+        f"study store: {store.display_url(s.storage)} (study {s.study_name!r})",
         f"TensorBoard logs: {s.logdir}",
-        f"  optuna-dashboard: python -m bench dashboard --storage {s.storage}"
-        + (f" --artifacts {s.artifacts}" if s.artifacts else ""),
-        f"  TensorBoard:      tensorboard --logdir {s.logdir}",
+        f"  optuna-dashboard: python -m bench dashboard --storage "
+        f"{shlex.quote(store.display_url(s.storage))}"
+        + (f" --artifacts {shlex.quote(s.artifacts)}" if s.artifacts else ""),
+        f"  TensorBoard:      tensorboard --logdir {shlex.quote(s.logdir)}",
     ])

@@ -43,6 +43,9 @@ KIND_RECORD = "record"                  # learning curves of uniform configurati
 KIND_REPLAY = "replay"                  # a search replayed on the surrogate (bench replay)
 KIND_REPLAY_SUMMARY = "replay-summary"  # one replay command: surrogate fidelity, speed
 KIND_WARM_START = "warm-start-replay"   # bench replay --warm-start-random: warm vs cold per seed
+# A replay whose surrogate ranks held-out configurations below this (Spearman of best
+# val_loss) is said to give weak evidence, at run time and in the report.
+SURROGATE_MIN_SPEARMAN = 0.8
 REPLAY_RUN_PREFIX = "run:"              # replay-summary user attr per replayed run (compact)
 
 # trial user attr keys

@@ -10,8 +10,6 @@ from typing import Any
 from bench import render, schema
 from bench.stats import pairwise
 
-WEAK_SURROGATE = 0.8  # held-out Spearman below this: the replay's verdicts are weak evidence
-
 
 def render_warm_start(records: list[tuple[str, dict[str, Any]]]) -> list[str]:
     """One table and one plain verdict per record and searcher."""
@@ -47,10 +45,10 @@ def render_warm_start(records: list[tuple[str, dict[str, Any]]]) -> list[str]:
                           render.number(statistics.median(warm.values()), 4), _plain(verdict)])
         lines += render.table(header, table) if table else ["No complete seeds recorded.", ""]
         spearman = (b.get("surrogate") or {}).get("spearman_best")
-        if isinstance(spearman, (int, float)) and spearman < WEAK_SURROGATE:
-            lines += [f"- the surrogate's held-out Spearman is {spearman:.2f} (< {WEAK_SURROGATE}): "
-                      "this replay ranks configurations loosely, so read its verdict as weak "
-                      "evidence either way"]
+        if isinstance(spearman, (int, float)) and spearman < schema.SURROGATE_MIN_SPEARMAN:
+            lines += [f"- the surrogate's held-out Spearman is {spearman:.2f} "
+                      f"(< {schema.SURROGATE_MIN_SPEARMAN}): this replay ranks configurations "
+                      "loosely, so read its verdict as weak evidence either way"]
         lines += [f"- median best val_loss over {len(rows) // max(len(table), 1)} seeds per searcher; "
                   f"surrogate {render.json_text((b.get('surrogate') or {}).get('model'))}, "
                   f"held-out Spearman {render.number((b.get('surrogate') or {}).get('spearman_best'), 3)}",

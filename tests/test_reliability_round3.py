@@ -9,6 +9,7 @@ import pytest
 
 from bench import replay, schema, store
 from bench.cli import main
+from searchers import seam
 from tests.test_replay import _record_store
 
 
@@ -93,3 +94,76 @@ def test_import_kt_tells_two_projects_named_main_apart(tmp_path: Path) -> None:
     again = import_project(a, storage=url)                   # the same project: idempotent
     assert (again.added, again.already_present) == (0, 3)
     assert import_project(b, storage=url, study_name="kt-random").added == 3
+
+
+SECRET = "S3cretPW"
+
+
+@pytest.fixture
+def pg_with_password() -> str:
+    """A fresh PostgreSQL database, reached with a password in the URL (the local server
+    trusts 127.0.0.1, so any password connects: what matters is where it shows up)."""
+    import uuid
+
+    import psycopg
+
+    from tests.conftest import require_server
+    from tests.test_reliability import PG_URL
+    require_server("PostgreSQL", PG_URL)
+    name = f"secret_{uuid.uuid4().hex[:8]}"
+    admin = PG_URL.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgresql://postgres:{SECRET}@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def test_a_password_in_the_storage_url_is_never_printed_or_stored(
+        pg_with_password: str, workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    url = pg_with_password
+    quick = ["--preset", "quick", "--budget-epochs", "2", "--trials-per-process", "0",
+             "--storage", url, "--logdir", str(workdir / "runs")]
+    commands = [
+        ["run", "--searcher", "random", *quick],
+        ["compare", "--searchers", "tpe", "--seeds", "1", "--no-retrain", *quick],
+        ["import-kt", str(_kt_main(workdir / "kt", 5)), "--storage", url],
+    ]
+    output = []
+    for argv in commands:
+        assert main(argv) == 0, capsys.readouterr().err
+        output.append(capsys.readouterr())
+    _record_store(url)
+    assert main(["replay", "--searchers", "random", "--seeds", "1", "--preset", "quick",
+                 "--jobs", "1", "--storage", url]) == 0
+    output.append(capsys.readouterr())
+    assert main(["report", "--storage", url, "--out", str(workdir / "R.md"),
+                 "--plots-dir", str(workdir / "plots")]) == 0
+    output.append(capsys.readouterr())
+    printed = "\n".join(o.out + o.err for o in output)
+    assert "postgres:***@127.0.0.1" in printed
+    assert SECRET not in printed
+    for path in workdir.rglob("*"):   # RESULTS, logs, TensorBoard events, KerasTuner files
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    import json
+    rdb = store.open_storage(url)
+    for study in rdb.get_all_studies():
+        attrs = json.dumps([study.user_attrs, study.system_attrs], default=str)
+        assert SECRET not in attrs, study.study_name
+        for t in rdb.get_all_trials(seam.study_id(study), deepcopy=False):
+            assert SECRET not in json.dumps([t.user_attrs, t.system_attrs], default=str)
+
+
+def test_a_weak_surrogate_is_said_at_replay_and_in_the_report(capsys: pytest.CaptureFixture) -> None:
+    from bench import report
+    replay._say_if_weak({"spearman_best": -0.115})
+    (line,) = capsys.readouterr().out.splitlines()
+    assert "held-out Spearman -0.12 is below 0.8" in line and "weak evidence" in line
+    replay._say_if_weak({"spearman_best": 0.85})
+    assert capsys.readouterr().out == ""
+    md = "\n".join(report.render_surrogate({"spearman_best": -0.115, "model": "knn"}))
+    assert "**Weak surrogate:**" in md and "-0.12" in md
+    assert "Weak surrogate" not in "\n".join(report.render_surrogate({"spearman_best": 0.9}))
