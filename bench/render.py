@@ -1,12 +1,14 @@
 """How RESULTS.md writes numbers, tables, links and figures; shared by report.py and pareto.py."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -79,7 +81,40 @@ def figure(width: float = 7.0, height: float = 4.5) -> Figure:
     return fig
 
 
+# While a report renders (``staged``): the plots' bytes by path, written once it is whole.
+_STAGED: dict[Path, bytes] | None = None
+
+
+@contextlib.contextmanager
+def staged() -> Iterator[dict[Path, bytes]]:
+    """Within: ``save`` keeps each figure in memory instead of writing it; the caller writes
+    them (``write_whole``) only once the whole report has rendered."""
+    global _STAGED
+    previous, _STAGED = _STAGED, {}
+    try:
+        yield _STAGED
+    finally:
+        _STAGED = previous
+
+
 def save(fig: Figure, path: Path) -> None:
     """The figure as a PNG at ``path`` (folders made), without a Software stamp."""
+    if _STAGED is not None:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", metadata={"Software": None})
+        _STAGED[path] = buffer.getvalue()
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", metadata={"Software": None})
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """``data`` to ``path`` through a temporary file beside it: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -7,7 +7,9 @@ sorted and no "now" is printed, so the same store always gives the same markdown
 """
 from __future__ import annotations
 
+import errno
 import math
+import os
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +23,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from bench import render, schema, store, warm_start_report
-from bench.errors import UserError
+from bench.errors import RunError, UserError
 from bench.stats import mean_ranks, pairwise, shared_keys, spearman, summarize
 
 if TYPE_CHECKING:
@@ -1262,9 +1264,51 @@ def write_report(storage: str, out: str | Path = "RESULTS.md",
     Raises UserError when the store holds no benchmark study.
     """
     data = collect(storage)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    plots = Path(plots_dir)
+    out, plots = Path(out), Path(plots_dir)
+    _check_targets(out, plots)
+    with render.staged() as figures:
+        text = _render(storage, data, out, plots)
+        written: list[Path] = []
+        target = out
+        try:  # every figure, then RESULTS.md: each whole (a full disk leaves no half file)
+            for target, content in [*figures.items(), (out, text.encode("utf-8"))]:
+                render.write_whole(target, content)
+                written.append(target)
+        except OSError as exc:
+            message = (f"cannot write {target}: {exc.strerror or exc}"
+                       + (f" ({len(written)} plot(s) already replaced; RESULTS.md not written)"
+                          if written else "; nothing was written"))
+            if exc.errno == errno.ENOSPC:
+                raise RunError(message) from None
+            raise UserError(message) from None
+    return out
+
+
+def _check_targets(out: Path, plots: Path) -> None:
+    """--out must be a file that can be written, --plots-dir a folder: said before anything
+    renders or is written."""
+    if out.is_dir():
+        raise UserError(f"--out {out} is a folder; pass the file to write (e.g. {out / 'RESULTS.md'})")
+    if plots.exists() and not plots.is_dir():
+        raise UserError(f"--plots-dir {plots} is a file, not a folder")
+    for folder, flag in ((out.absolute().parent, "--out"), (plots.absolute(), "--plots-dir")):
+        existing = folder
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            raise UserError(f"{flag}: {existing} is a file, not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UserError(f"{flag}: {existing} is not writable")
+        if existing == folder:  # a probe: access() says yes to root on a read-only mount
+            probe = folder / f".bench-report-probe-{os.getpid()}"
+            try:
+                probe.write_bytes(b"")
+                probe.unlink()
+            except OSError as exc:
+                raise UserError(f"{flag}: cannot write in {folder}: {exc.strerror or exc}") from None
+
+
+def _render(storage: str, data: dict[str, DatasetStudies], out: Path, plots: Path) -> str:
     lines = ["# Results", "",
              f"Read from the study store `{store.display_url(storage)}`; "
              f"data sets: {', '.join(f'`{d}`' for d in sorted(data))}.", ""]
@@ -1273,5 +1317,4 @@ def write_report(storage: str, out: str | Path = "RESULTS.md",
                            if notes is not None and notes.is_file() else None)
     for dataset in sorted(data):
         lines += render_dataset(dataset, data[dataset], out.parent, plots)
-    out.write_text("\n".join(lines).rstrip("\n") + "\n", encoding="utf-8", newline="\n")
-    return out
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -456,8 +456,9 @@ def _search(p: Prepared, printer: Any) -> RunSummary:
             tracker.checkpoints = CheckpointArtifacts(p.artifact_store, study)
     factory = cfg.build_model_factory or make_build_model
     replacement = bool(cfg.trial_process and cfg.trial_process[1])
-    try:  # a replacement trial process reloads quietly ("Reloading Tuner from ...")
-        with contextlib.redirect_stdout(io.StringIO()) if replacement else contextlib.nullcontext():
+    try:  # KerasTuner's "Reloading Tuner from ..." is not a line of ours: the run's first
+        # line says how many epochs were used before (a resume)
+        with contextlib.redirect_stdout(io.StringIO()):
             tuner = tracked(searcher.tuner_class())(
                 hypermodel=factory(data.input_shape, data.num_classes),
                 objective=objective, directory=str(kt_dir), project_name=project,

@@ -65,7 +65,7 @@ import keras_tuner
 import optuna
 from keras_tuner.engine.trial import TrialStatus
 
-from searchers import input_pipeline, objectives, seam
+from searchers import arguments, input_pipeline, objectives, seam
 from searchers.checkpoint_artifacts import (
     CHECKPOINT_ATTR,
     CheckpointArtifacts,
@@ -123,8 +123,11 @@ class OptunaSearch(keras_tuner.Tuner):
         warm_start: Any = None,
         **kwargs: Any,
     ) -> None:
+        arguments.check_max_trials(max_trials)  # each before anything is created
+        arguments.check_directory(kwargs.get("directory"))
+        arguments.check_storage(storage)
         if artifact_store is not None:
-            check_store(artifact_store)  # before anything is created
+            check_store(artifact_store)
         if keep_best_checkpoints is not None and (
                 isinstance(keep_best_checkpoints, bool)
                 or not isinstance(keep_best_checkpoints, int) or keep_best_checkpoints < 1):

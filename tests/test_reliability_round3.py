@@ -167,3 +167,64 @@ def test_a_weak_surrogate_is_said_at_replay_and_in_the_report(capsys: pytest.Cap
     md = "\n".join(report.render_surrogate({"spearman_best": -0.115, "model": "knn"}))
     assert "**Weak surrogate:**" in md and "-0.12" in md
     assert "Weak surrogate" not in "\n".join(report.render_surrogate({"spearman_best": 0.9}))
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"storage": "postgres://u:pw@127.0.0.1/db"}, "'postgresql://' (not 'postgres://')"),
+    ({"storage": "nosuchdb://h/x"}, "unknown database kind"),
+    ({"storage": "not a url"}, "is not a database URL"),
+    ({"storage": "sqlite:///{tmp}/missing/x.db"}, "does not exist"),
+    ({"directory": "{tmp}/a-file"}, "is a file, not a folder"),
+    ({"max_trials": 0}, "max_trials must be a whole number >= 1"),
+    ({"max_trials": -1}, "max_trials must be a whole number >= 1"),
+    ({"max_trials": 2.5}, "max_trials must be a whole number >= 1"),
+])
+def test_library_arguments_are_a_value_error_before_anything_is_made(
+        kwargs: dict, words: str, tmp_path: Path) -> None:
+    from searchers import OptunaSearch
+    from tests import tiny
+    (tmp_path / "a-file").write_text("x")
+    kwargs = {k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in kwargs.items()}
+    kwargs.setdefault("directory", str(tmp_path / "kt"))
+    with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")) as err:
+        OptunaSearch(tiny.build, objective="val_loss", project_name="p", **kwargs)
+    assert "pw" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+COMMITTED = f"sqlite:///{Path(__file__).resolve().parents[1] / 'results' / 'studies.db'}"
+
+
+def test_report_output_mistakes_are_one_line_and_nothing_is_half_written(
+        workdir: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from bench import render
+    (workdir / "folder").mkdir()
+    (workdir / "a-file").write_text("x")
+    for args, words in ((["--out", "folder"], "is a folder"),
+                        (["--plots-dir", "a-file"], "is a file, not a folder"),
+                        (["--out", "a-file/R.md"], "is a file, not a folder"),
+                        (["--out", "/proc/R.md"], "cannot write in /proc")):
+        rc = main(["report", "--storage", COMMITTED, *args])
+        err = capsys.readouterr().err
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert rc == 2 and len(lines) == 1 and words in lines[0], err
+    assert sorted(p.name for p in workdir.iterdir()) == ["a-file", "folder"]  # no plots, no file
+
+    (workdir / "R.md").write_text("the old report\n")
+    real = render.write_whole
+    calls = []
+
+    def disk_full_at_the_third(path, data):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, data)
+
+    monkeypatch.setattr(render, "write_whole", disk_full_at_the_third)
+    rc = main(["report", "--storage", COMMITTED, "--out", "R.md", "--plots-dir", "plots"])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1 and "No space left on device" in err
+    assert (workdir / "R.md").read_text() == "the old report\n"     # the report is not half-written
+    assert not [p for p in workdir.rglob(".*tmp-*")]                 # no temporary file left
