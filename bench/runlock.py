@@ -68,10 +68,12 @@ def _digest(study: str) -> str:
 
 
 def _sqlite_lock(db_path: str, study: str) -> Lock:
+    """Keyed by the database file itself (links followed), beside it: two URLs of one file
+    (a symlink, ``?timeout=60``, ``%78.db``) are one lock."""
     import fcntl
 
-    folder = Path(db_path).expanduser().resolve().parent
-    path = folder / f".{Path(db_path).name}.locks" / f"{_digest(study)[:24]}.lock"
+    real = Path(db_path).expanduser().resolve()
+    path = real.parent / f".{real.name}.locks" / f"{_digest(study)[:24]}.lock"
     try:
         path.parent.mkdir(exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -101,7 +103,10 @@ def _server_lock(url: str, study: str, shared: bool) -> Lock:
         fn = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
         query, params = f"SELECT {fn}(:key)", {"key": key}
     elif backend in ("mysql", "mariadb") and not shared:
-        query, params = "SELECT GET_LOCK(:name, 0)", {"name": "toon-bench:" + _digest(study)[:40]}
+        # GET_LOCK is server-wide: the database is part of the key (a study of the same
+        # name in another database is another study)
+        name = f"{engine.url.database}\0{study}"
+        query, params = "SELECT GET_LOCK(:name, 0)", {"name": "toon-bench:" + _digest(name)[:40]}
     else:
         engine.dispose()
         return NoLock()
@@ -125,7 +130,8 @@ def acquire(storage_url: str, study: str, *, shared: bool = False) -> Lock:
     ``UserError`` naming the study when another process holds it. ``shared``: a
     ``--workers`` launch, which other launches of the same study may join."""
     if storage_url.startswith("sqlite"):
-        path = storage_url.split(":///", 1)[1] if ":///" in storage_url else ""
+        from sqlalchemy.engine import make_url
+        path = make_url(storage_url).database or ""  # as SQLAlchemy opens it (no query, decoded)
         if not path or path == ":memory:" or shared:
             return NoLock()
         return _sqlite_lock(path, study)

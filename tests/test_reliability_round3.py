@@ -228,3 +228,47 @@ def test_report_output_mistakes_are_one_line_and_nothing_is_half_written(
     assert rc == 1 and err.count("\n") == 1 and "No space left on device" in err
     assert (workdir / "R.md").read_text() == "the old report\n"     # the report is not half-written
     assert not [p for p in workdir.rglob(".*tmp-*")]                 # no temporary file left
+
+
+def test_one_sqlite_file_is_one_lock_whatever_its_url(tmp_path: Path) -> None:
+    from bench import runlock
+    from bench.errors import UserError
+    (tmp_path / "lk").mkdir()
+    x = tmp_path / "lk" / "x.db"
+    x.touch()
+    (tmp_path / "lk" / "y.db").symlink_to(x)
+    held = runlock.acquire(f"sqlite:///{x}", "shared")
+    try:
+        for other in (tmp_path / "lk" / "y.db", f"{x}?timeout=60", tmp_path / "lk" / "%78.db"):
+            with pytest.raises(UserError, match="being run by another process"):
+                runlock.acquire(f"sqlite:///{other}", "shared")
+        runlock.acquire(f"sqlite:///{x}", "another-study").release()
+    finally:
+        held.release()
+
+
+def test_mariadb_locks_a_study_of_one_database_not_its_namesakes() -> None:
+    import uuid
+
+    import pymysql
+
+    from bench import runlock
+    from bench.errors import UserError
+    from tests.conftest import require_server
+    from tests.test_reliability import MYSQL_URL
+    require_server("MariaDB", MYSQL_URL)
+    other = f"lock_{uuid.uuid4().hex[:8]}"
+    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
+    conn.cursor().execute(f"CREATE DATABASE {other}")
+    try:
+        name = f"lock-{uuid.uuid4().hex[:8]}"
+        held = runlock.acquire(MYSQL_URL, name)
+        try:
+            runlock.acquire(MYSQL_URL.rsplit("/", 1)[0] + f"/{other}", name).release()  # free
+            with pytest.raises(UserError, match="another process"):
+                runlock.acquire(MYSQL_URL, name)
+        finally:
+            held.release()
+    finally:
+        conn.cursor().execute(f"DROP DATABASE {other}")
+        conn.close()
