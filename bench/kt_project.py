@@ -30,6 +30,40 @@ def check_files(project: Path) -> None:
                 "or restore the file") from None
 
 
+OWNER_FILE = "bench_study.json"  # in <run>/kt/: the one study (in one store) it belongs to
+
+
+def store_identity(storage_url: str) -> str:
+    """What names a store across URLs: an SQLite database's real file (links followed), a
+    server's address and database without credentials."""
+    from sqlalchemy.engine import make_url
+    url = make_url(storage_url)
+    if url.drivername.startswith("sqlite"):
+        return f"sqlite:{Path(url.database or '').expanduser().resolve()}"
+    return f"{url.get_backend_name()}://{url.host or ''}:{url.port or ''}/{url.database or ''}"
+
+
+def claim(kt_dir: Path, storage_url: str, study: str, *, write: bool = True) -> None:
+    """Refuse a KerasTuner project folder of another study or another store (it would resume
+    that run's trials as this one's); mark an unmarked one as this study's."""
+    owner = {"store": store_identity(storage_url), "study": study}
+    path = kt_dir / OWNER_FILE
+    try:
+        found = json.loads(path.read_text())
+    except FileNotFoundError:
+        found = None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path} is damaged ({type(exc).__name__}): move {kt_dir} away or "
+                        "restore the file") from None
+    if isinstance(found, dict) and {k: found.get(k) for k in owner} != owner:
+        raise UserError(f"the KerasTuner projects in {kt_dir} belong to study "
+                        f"{found.get('study')!r} in {found.get('store')}, not to {study!r} in "
+                        f"{owner['store']}: pass another --logdir (or the store they belong to)")
+    if found is None and write:
+        kt_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_save_json(str(path), owner)
+
+
 def _atomic_save_json(path: str, obj: object) -> str:
     """KerasTuner's ``save_json`` with a temporary file and an atomic rename."""
     text = json.dumps(obj)

@@ -285,6 +285,9 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
     lock = (runlock.NoLock() if cfg.under_launcher
             else runlock.acquire(cfg.storage, name, shared=shared_lock))
     try:
+        # a project folder resumes one study of one store (not another store's namesake):
+        # refused before the study is made
+        kt_project.claim(run_dir / "kt", cfg.storage, name, write=False)
         study = store.open_study(storage, name, bench_attrs(cfg, label, searcher.proposed_by, data),
                                  sampler=sampler, pruner=pruner)
         started = sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
@@ -302,6 +305,8 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
                             f"KerasTuner project {project} is missing: a KerasTuner searcher "
                             "cannot resume without it (use another --study)")
         kt_project.check_files(project)
+        if not (cfg.under_launcher or finished):  # checked above; marked once it runs
+            kt_project.claim(run_dir / "kt", cfg.storage, name)
         if not (cfg.under_launcher or shared_lock):
             fail_dead_trials(study)  # this process holds the study: nothing else runs in it
         study.set_user_attr(schema.STUDY_BENCH, {**study.user_attrs[schema.STUDY_BENCH],

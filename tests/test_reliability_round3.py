@@ -272,3 +272,24 @@ def test_mariadb_locks_a_study_of_one_database_not_its_namesakes() -> None:
     finally:
         conn.cursor().execute(f"DROP DATABASE {other}")
         conn.close()
+
+
+def test_a_new_store_does_not_resume_another_stores_project(
+        workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    quick = ["run", "--searcher", "random", "--preset", "quick", "--budget-epochs", "4",
+             "--trials-per-process", "0", "--logdir", "L"]
+    assert main([*quick, "--storage", f"sqlite:///{workdir / 'a.db'}"]) == 0
+    capsys.readouterr()
+    rc = main([*quick, "--storage", f"sqlite:///{workdir / 'b.db'}"])
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert rc == 2 and len(lines) == 1 and "belong to study 'toon-random-s0' in sqlite:" in lines[0]
+    assert optuna.get_all_study_names(f"sqlite:///{workdir / 'b.db'}") == []  # no study made
+    a = optuna.load_study(study_name="toon-random-s0", storage=f"sqlite:///{workdir / 'a.db'}")
+    assert len(a.trials) == 2                                    # A untouched
+    # the same store under another URL is the same store: it resumes
+    (workdir / "a-link.db").symlink_to(workdir / "a.db")
+    assert main([*quick[:-2], "--logdir", "L", "--budget-epochs", "6",
+                 "--storage", f"sqlite:///{workdir / 'a-link.db'}"]) == 0
+    assert len(optuna.load_study(study_name="toon-random-s0",
+                                 storage=f"sqlite:///{workdir / 'a.db'}").trials) == 3
