@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import sys
@@ -49,6 +50,17 @@ _non_negative = _whole_number_at_least(0)
 _positive = _whole_number_at_least(1)
 
 
+def _positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0 (not nan, not inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text!r}")
+    return value
+
+
 def _objectives(text: str) -> tuple[str, ...]:
     """--objectives val_loss,params: known names, checked as a run checks them."""
     from bench.runner import check_objectives
@@ -73,7 +85,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget-epochs", type=int, help="total training epochs across all trials")
     p.add_argument("--epochs-per-trial", type=int, help="epochs of one full trial")
     p.add_argument("--max-trials", type=int, help="stop after this many trials")
-    p.add_argument("--timeout", type=float,
+    p.add_argument("--timeout", type=_positive_seconds,
                    help="wall-clock limit: the running trial stops and no new one starts after SEC seconds")
     p.add_argument("--dataset", default="toon", help="toon | digits | PATH to class folders")
     p.add_argument("--image-size", type=_image_size, help="HxW (default: the preset's / data set's)")
@@ -221,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dashboard", help="open optuna-dashboard on the study store")
     p.add_argument("--storage", default=DEFAULT_STORAGE)
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1 only)")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=_whole_number_at_least(0), default=8080)
     p.add_argument("--artifacts", metavar="DIR|s3://BUCKET/PREFIX",
                    help="the artifact store of the runs (--artifacts of run): each trial's "
                         "page lists its checkpoint")
@@ -260,8 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", required=True, help="postgresql://... or mysql+pymysql://...")
     p.add_argument("--result-storage", default=DEFAULT_STORAGE,
                    help="where the measurement is recorded for the report")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--trials", type=int, default=12)
+    p.add_argument("--workers", type=_whole_number_at_least(2), default=2)
+    p.add_argument("--trials", type=_positive, default=12)
     p.add_argument("--preset", default="standard")
     p.add_argument("--dataset", default="toon")
     p.set_defaults(func=cmd_scaling)

@@ -42,6 +42,9 @@ class CompareSettings:
         searchers = [s.strip() for s in args.searchers.split(",") if s.strip()]
         if not searchers:
             raise UserError("--searchers is empty")
+        if len(set(searchers)) != len(searchers):
+            twice = sorted({s for s in searchers if searchers.count(s) > 1})
+            raise UserError(f"--searchers names {', '.join(twice)} twice: each searcher once")
         if args.seeds <= 0:
             raise UserError(f"--seeds must be > 0 (got {args.seeds})")
         return cls(base=run_config(args, searchers[0], args.seed), searchers=tuple(searchers),

@@ -121,6 +121,8 @@ def import_project(path: str | Path, *, storage: str,
     importable, or a study of that name that holds something else; ``RunError`` when the
     storage fails (a study this call created is removed again).
     """
+    if study_name is not None:
+        schema.check_study_name(study_name)  # as run checks --study, before anything is read
     try:
         project = read_project(Path(path).expanduser().resolve())
     except ConfigError as exc:  # not one project: the CLI's one line

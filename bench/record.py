@@ -88,8 +88,8 @@ def record_config(settings: RecordSettings, max_trials: int) -> RunConfig:
 
 
 def run_record(settings: RecordSettings) -> int:
-    if settings.configs < 2:
-        raise UserError(f"--configs must be >= 2 (got {settings.configs})")
+    if settings.configs < schema.SURROGATE_MIN_CONFIGS:  # what replay's surrogate needs
+        raise UserError(f"--configs must be >= {schema.SURROGATE_MIN_CONFIGS} (got {settings.configs})")
     if not 0 <= settings.repeats <= settings.configs:
         raise UserError(f"--repeats must be 0..--configs ({settings.configs}); "
                         f"got {settings.repeats}")
@@ -155,16 +155,18 @@ def _enqueue_repeats(cfg: RunConfig, configs: int, repeats: int) -> int | None:
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
-    from bench.cli import _image_size, _non_negative
+    from bench.cli import _image_size, _non_negative, _positive
     from bench.presets import PRESETS
     from bench.schema import DEFAULT_STORAGE
     p = sub.add_parser("record", help="learning curves of uniform configurations (for bench replay)")
     p.add_argument("--dataset", default="toon", help="toon | digits | PATH to class folders")
     p.add_argument("--preset", default="standard", choices=sorted(PRESETS))
-    p.add_argument("--configs", type=int, required=True, help="configurations to train")
+    p.add_argument("--configs", type=int, required=True,
+                   help=f"configurations to train (>= {schema.SURROGATE_MIN_CONFIGS}: what the replay's "
+                        "surrogate needs)")
     p.add_argument("--repeats", type=_non_negative, default=DEFAULT_REPEATS,
                    help=f"re-train this many of them with another training seed (default {DEFAULT_REPEATS})")
-    p.add_argument("--epochs-per-trial", type=int, help="default: the preset's")
+    p.add_argument("--epochs-per-trial", type=_positive, help="default: the preset's")
     p.add_argument("--seed", type=_non_negative, default=0)
     p.add_argument("--image-size", type=_image_size)
     p.add_argument("--data-seed", type=_non_negative, default=0)

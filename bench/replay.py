@@ -615,7 +615,7 @@ def _store_summary(study: Any, args: argparse.Namespace, command: str, searchers
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
-    from bench.cli import DEFAULT_STORAGE, _non_negative
+    from bench.cli import DEFAULT_STORAGE, _non_negative, _positive
     from bench.presets import PRESETS
     from bench.surrogate import CANDIDATES
     p = sub.add_parser("replay", help="searchers x many seeds against recorded learning curves")
@@ -625,16 +625,16 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=_non_negative, default=0)
     p.add_argument("--dataset", default="toon")
     p.add_argument("--preset", default="standard", choices=sorted(PRESETS))
-    p.add_argument("--budget-epochs", type=int, help="default: the preset's")
-    p.add_argument("--epochs-per-trial", type=int, help="default: the preset's")
+    p.add_argument("--budget-epochs", type=_positive, help="default: the preset's")
+    p.add_argument("--epochs-per-trial", type=_positive, help="default: the preset's")
     p.add_argument("--patience", type=_non_negative, help="default: the preset's (3)")
     p.add_argument("--record", help="record study (default <dataset>-record-<preset>-s0)")
     p.add_argument("--model", choices=sorted(CANDIDATES),
                    help="surrogate regressor (default: best held-out Spearman)")
     p.add_argument("--storage", default=DEFAULT_STORAGE)
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes (default: cores)")
+    p.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, help="processes (default: cores)")
     p.add_argument("--replace", action="store_true", help="replay runs already stored again")
-    p.add_argument("--warm-start-random", type=int, metavar="N",
+    p.add_argument("--warm-start-random", type=_positive, metavar="N",
                    help="measure warm start instead: per seed, each Optuna-backed searcher "
                         "cold and warm-started from N random configurations (same budget for "
                         "the new trials); recorded as <dataset>-replay-<preset>-warmN")

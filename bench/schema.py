@@ -46,6 +46,7 @@ KIND_WARM_START = "warm-start-replay"   # bench replay --warm-start-random: warm
 # A replay whose surrogate ranks held-out configurations below this (Spearman of best
 # val_loss) is said to give weak evidence, at run time and in the report.
 SURROGATE_MIN_SPEARMAN = 0.8
+SURROGATE_MIN_CONFIGS = 10  # recorded configurations the surrogate needs (record refuses fewer)
 REPLAY_RUN_PREFIX = "run:"              # replay-summary user attr per replayed run (compact)
 
 # trial user attr keys

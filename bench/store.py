@@ -94,6 +94,11 @@ def open_storage(url: str, *, must_exist: bool = False, read_only: bool = False,
                         "or postgresql://user@host/db")
     path = _sqlite_path(url)
     if path:
+        query = url.split("?", 1)[1] if "?" in url else ""
+        if query and any("=" not in part for part in query.split("&")):
+            # SQLAlchemy drops "?d.db" from sqlite:///c?d.db and opens the file "c"
+            raise UserError(f"--storage {display_url(url)}: '?' starts the URL's query, so this "
+                            f"would open {path!r}; name the file without '?' (or write it as %3F)")
         _check_sqlite_file(path, must_exist=must_exist, read_only=read_only)
     return _rdb_storage(url, read_only, heartbeat)
 

@@ -311,9 +311,10 @@ def fit(trials: Sequence[FrozenTrial], space: Sequence[Mapping[str, Any]], *,
     the best held-out Spearman correlation (``evaluate`` False: random_forest, no scores)."""
     curves = curves_from_trials(trials)
     originals = [c for c in curves if c.repeat_of is None]
-    if len(originals) < 10:
+    if len(originals) < schema.SURROGATE_MIN_CONFIGS:
+        need = schema.SURROGATE_MIN_CONFIGS
         raise UserError(f"the record holds {len(originals)} complete curves; the surrogate needs "
-                        "at least 10 (python -m bench record --configs N, N >= 10)")
+                        f"at least {need} (python -m bench record --configs N, N >= {need})")
     epochs = min(len(c.val_loss) for c in curves)
     encoder = Encoder(tuple(dict(hp) for hp in space))
     scores = fidelity(originals, encoder, epochs) if evaluate else {}

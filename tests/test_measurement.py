@@ -132,7 +132,8 @@ def test_each_command_gets_typed_settings_from_its_flags() -> None:
     (["calibrate", "--epochs", "0"], "error: --epochs and --configs must be >= 1"),
     (["scaling", "--storage", "sqlite:///x.db"],
      "error: scaling needs a server store shared by workers: --storage postgresql://..."),
-    (["record", "--configs", "1"], "error: --configs must be >= 2 (got 1)"),
+    (["record", "--configs", "1"], "error: --configs must be >= 10 (got 1)"),
+    (["record", "--configs", "9"], "error: --configs must be >= 10 (got 9)"),  # replay needs 10
 ])
 def test_bad_measurement_flags_are_one_line(argv: list[str], line: str, workdir,
                                            capsys: pytest.CaptureFixture) -> None:

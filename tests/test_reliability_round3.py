@@ -293,3 +293,59 @@ def test_a_new_store_does_not_resume_another_stores_project(
                  "--storage", f"sqlite:///{workdir / 'a-link.db'}"]) == 0
     assert len(optuna.load_study(study_name="toon-random-s0",
                                  storage=f"sqlite:///{workdir / 'a.db'}").trials) == 3
+
+
+REQUIRED = {"record": ["--configs", "10"], "scaling": ["--storage", "postgresql://u@127.0.0.1:1/x"],
+            "import-kt": ["no-such-project"]}
+# flags whose 0 means something (documented): none of them takes a negative, nan or inf
+ZERO_OK = {"--seed", "--data-seed", "--patience", "--trials-per-process", "--port", "record --repeats"}
+
+
+def _numeric_options() -> list[tuple[str, str, bool]]:
+    """(command, flag, takes floats) for every numeric option of every command."""
+    import argparse
+
+    from bench.cli import build_parser
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    found = []
+    for command, p in sub.choices.items():
+        for action in p._actions:
+            kind = getattr(action.type, "__name__", "")
+            if action.option_strings and (action.type in (int, float) or kind in (
+                    "parse", "_positive_seconds")):
+                found.append((command, action.option_strings[-1],
+                              action.type is float or kind == "_positive_seconds"))
+    return found
+
+
+@pytest.mark.timeout(300)
+def test_every_parser_refuses_values_that_make_no_sense(
+        workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    """Negative, NaN and infinite values (and 0 where 0 means nothing) of every numeric flag
+    of every command: one error line naming the flag, exit 2, nothing made."""
+    options = _numeric_options()
+    assert len(options) > 25  # the walk covers the CLI, not a few flags
+    for command, flag, floats in options:
+        zero_ok = flag in ZERO_OK or f"{command} {flag}" in ZERO_OK
+        bad = ["-5", "nan", "inf"] + ([] if zero_ok else ["0"])
+        for value in bad:
+            rc = main([command, *REQUIRED.get(command, []), f"{flag}={value}"])
+            err = capsys.readouterr().err
+            lines = [ln for ln in err.splitlines() if ln.strip()]
+            assert rc == 2 and len(lines) == 1 and lines[0].startswith("error:"), (command, flag, value, err)
+            assert flag in lines[0] or flag.lstrip("-") in lines[0], (command, flag, value, lines[0])
+    assert list(workdir.iterdir()) == []
+
+
+def test_duplicate_and_odd_values_are_refused(workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    for argv, words in (
+            (["compare", "--searchers", "tpe,tpe", "--preset", "quick"], "names tpe twice"),
+            (["run", "--searcher", "tpe", "--storage", "sqlite:///c?d.db"], "'?' starts the URL's query"),
+            (["import-kt", "x", "--study", "y" * 600], "study name"),
+            (["replay", "--budget-epochs", "0"], "--budget-epochs"),
+            (["record", "--configs", "9"], "--configs must be >= 10")):
+        rc = main(argv)
+        lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+        assert rc == 2 and len(lines) == 1 and words in lines[0], (argv, lines)
+    assert list(workdir.iterdir()) == []

@@ -199,25 +199,25 @@ def test_record_keeps_full_curves_and_repeats_and_resumes(tmp_path: Path, monkey
                                                            capsys: pytest.CaptureFixture) -> None:
     monkeypatch.chdir(tmp_path)
     url = f"sqlite:///{tmp_path / 'rec.db'}"
-    args = ["record", "--preset", "quick", "--configs", "3", "--repeats", "1",
-            "--epochs-per-trial", "4", "--trials-per-process", "0", "--storage", url]
+    args = ["record", "--preset", "quick", "--configs", "10", "--repeats", "1",
+            "--epochs-per-trial", "2", "--trials-per-process", "0", "--storage", url]
     assert main(args) == 0
-    assert capsys.readouterr().out.count("] trial #") == 4  # one progress line per configuration
+    assert capsys.readouterr().out.count("] trial #") == 11  # one progress line per configuration
     study = optuna.load_study(study_name="toon-record-quick-s0", storage=url)
     assert study.user_attrs[schema.STUDY_BENCH]["kind"] == schema.KIND_RECORD
     trials = study.trials
-    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 11
     for t in trials:  # no early stopping: every curve has every epoch
         curve = t.user_attrs[schema.T_CURVE]
-        assert curve["epochs"] == [1, 2, 3, 4] and len(curve["val_loss"]) == 4
+        assert curve["epochs"] == [1, 2] and len(curve["val_loss"]) == 2
         assert list(t.intermediate_values.values()) == curve["val_loss"]
-        assert len(curve["seconds"]) == 4 and all(s > 0 for s in curve["seconds"])
-    repeat = trials[3]
+        assert len(curve["seconds"]) == 2 and all(s > 0 for s in curve["seconds"])
+    repeat = trials[10]
     assert repeat.user_attrs[schema.T_REPEAT_OF] == 0 and repeat.params == trials[0].params
     assert repeat.user_attrs[schema.T_TRAIN_SEED] != trials[0].user_attrs[schema.T_TRAIN_SEED]
     assert repeat.user_attrs[schema.T_CURVE]["val_loss"] != trials[0].user_attrs[schema.T_CURVE]["val_loss"]
     assert main(args) == 0  # resumes: nothing trained again, no second repeat
-    assert len(optuna.load_study(study_name="toon-record-quick-s0", storage=url).trials) == 4
+    assert len(optuna.load_study(study_name="toon-record-quick-s0", storage=url).trials) == 11
 
 
 def test_a_replayed_run_is_deterministic(tmp_path: Path) -> None:
