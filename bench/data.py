@@ -246,6 +246,31 @@ def _class_images(root: Path, cls: str) -> list[str]:
     return sorted(found)
 
 
+def _check_class_folder(root: Path, folder: Path, followed: dict[Path, str]) -> None:
+    """A class folder's name must be text (it is stored and shown); a symlinked one is
+    followed only to a folder outside the data folder, and each target only once (a link
+    to the root or to another class would put the same images under two labels)."""
+    try:
+        folder.name.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(folder.name)
+        raise UserError(f"class folder {shown!r} in {root} has a name that is not valid UTF-8: "
+                        "rename it") from None
+    if not folder.is_symlink():
+        return
+    target, top = folder.resolve(), root.resolve()
+    if target == top or target in top.parents:
+        raise UserError(f"class folder {folder.name!r} in {root} links to {target}, which holds "
+                        "the data folder itself (a loop): remove the link")
+    if top in target.parents:
+        raise UserError(f"class folder {folder.name!r} in {root} links to {target}, inside the "
+                        "data folder: its images would be counted twice; remove the link")
+    if target in followed:
+        raise UserError(f"class folders {followed[target]!r} and {folder.name!r} in {root} both "
+                        f"link to {target}: the same images under two classes; keep one")
+    followed[target] = folder.name
+
+
 def _scan_folder(root: Path) -> tuple[tuple[str, ...], dict[str, list[str]]]:
     """Class names and, per class, sorted relative image paths (``class/.../file``)."""
     if not root.exists():
@@ -257,7 +282,9 @@ def _scan_folder(root: Path) -> tuple[tuple[str, ...], dict[str, list[str]]]:
     except OSError as e:
         raise UserError(f"cannot list data folder {root}: {e.strerror or e}") from e
     files: dict[str, list[str]] = {}
+    followed: dict[Path, str] = {}
     for d in subdirs:
+        _check_class_folder(root, d, followed)
         imgs = _class_images(root, d.name)
         if imgs:
             files[d.name] = imgs

@@ -698,6 +698,9 @@ class OptunaOracle(keras_tuner.Oracle):
             else:
                 if kt_trial.message:
                     otrial.set_user_attr("error", kt_trial.message.strip()[-2000:])
+                elif status == TrialStatus.COMPLETED and values is not None:  # NaN or inf
+                    otrial.set_user_attr("error", f"{', '.join(self._metric_names())} = {values}: "
+                                         "not a finite number (the training diverged)")
                 self.study.tell(otrial, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # failed meanwhile as stale (a very long pause): keep what the store has

@@ -315,6 +315,13 @@ class OptunaSearch(keras_tuner.Tuner):
                 "artifact_store= (e.g. optuna.artifacts.FileSystemArtifactStore on a shared "
                 "folder) to every process of the study, or rebuild from "
                 "get_best_hyperparameters() and train again.")
+        unfinished = frozen is not None and frozen.state != optuna.trial.TrialState.COMPLETE
+        if not checkpoint_files(fname) and unfinished:
+            assert frozen is not None
+            raise FileNotFoundError(
+                f"trial {trial.trial_id} (#{frozen.number}) has no model: it ended "
+                f"{frozen.state.name} ({frozen.user_attrs.get('error', 'no result')}), and no "
+                "trial of the study completed with a finite result to take its place")
         if not checkpoint_files(fname):
             raise FileNotFoundError(
                 f"trial {trial.trial_id} has no checkpoint ({fname}): OptunaSearch keeps the "

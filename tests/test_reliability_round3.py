@@ -349,3 +349,71 @@ def test_duplicate_and_odd_values_are_refused(workdir: Path, capsys: pytest.Capt
         lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
         assert rc == 2 and len(lines) == 1 and words in lines[0], (argv, lines)
     assert list(workdir.iterdir()) == []
+
+
+def _images(folder: Path, n: int = 3, shade: int = 0) -> None:
+    import numpy as np
+    from PIL import Image
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(np.full((8, 8, 3), (shade + 9 * i) % 256, np.uint8)).save(folder / f"{i}.png")
+
+
+def test_symlinked_class_folders_loops_and_odd_names(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    import bench.data as data
+    from bench.errors import UserError
+    monkeypatch.setattr(data, "SPLIT_CACHE", tmp_path / "cache")
+    root = tmp_path / "pics"
+    _images(root / "a")
+    _images(root / "b", shade=100)
+    (root / "zloop").symlink_to(root)                     # a loop: the root itself
+    with pytest.raises(UserError, match="a loop"):
+        data.load_dataset(str(root), seed=0, split_dir=tmp_path / "splits")
+    (root / "zloop").unlink()
+    (root / "again").symlink_to(root / "a")               # inside the root: counted twice
+    with pytest.raises(UserError, match="inside the data folder"):
+        data.load_dataset(str(root), seed=0, split_dir=tmp_path / "splits")
+    (root / "again").unlink()
+    _images(tmp_path / "elsewhere", shade=200)
+    (root / "c").symlink_to(tmp_path / "elsewhere")       # outside: followed, once
+    (root / "d").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(UserError, match="both link to"):
+        data.load_dataset(str(root), seed=0, split_dir=tmp_path / "splits")
+    (root / "d").unlink()
+    ds = data.load_dataset(str(root), seed=0, split_dir=tmp_path / "splits")
+    assert ds.class_names == ("a", "b", "c") and len(ds.y_train) + len(ds.y_val) + len(ds.y_test) == 9
+    odd = os.fsdecode(b"bad\xff")                          # a name that is not UTF-8
+    _images(root / odd, shade=50)
+    with pytest.raises(UserError, match="not valid UTF-8"):
+        data.load_dataset(str(root), seed=0, split_dir=tmp_path / "odd-splits")
+    assert not (tmp_path / "odd-splits").exists()         # nothing left behind
+
+
+def test_a_nan_loss_fails_with_its_reason_and_is_never_best(tmp_path: Path) -> None:
+    import keras
+    import numpy as np
+
+    from searchers import OptunaSearch
+
+    def build(hp):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.SGD(hp.Choice("lr", [1e30, 1e-3])), loss="mse")
+        return model
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(storage=url, study_name="p")
+    study.enqueue_trial({"lr": 1e30})    # diverges: NaN loss
+    study.enqueue_trial({"lr": 1e-3})    # trains
+    x = np.ones((8, 2), "float32")
+    tuner = OptunaSearch(build, objective="val_loss", max_trials=2, storage=url, study_name="p",
+                         directory=str(tmp_path), project_name="p", pruner=optuna.pruners.NopPruner())
+    tuner.search(x * 1e10, x[:, :1], epochs=2, validation_data=(x, x[:, :1]), verbose=0,
+                 callbacks=[keras.callbacks.TerminateOnNaN()])
+    diverged, trained = tuner.study.trials[:2]   # a failed trial's ticket is reissued: more follow
+    assert diverged.state.name == "FAIL" and trained.state.name == "COMPLETE"
+    assert all("not a finite number" in t.user_attrs["error"] for t in tuner.study.trials
+               if t.state.name == "FAIL")
+    assert tuner.get_best_hyperparameters(1)[0].values["lr"] == 1e-3   # not the NaN trial
+    tuner.get_best_models(1)
