@@ -8,6 +8,7 @@ import logging
 import os
 import shlex
 import time
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -203,6 +204,15 @@ def _split_dir(storage_url: str) -> Path | None:
     return None
 
 
+def worker_offset(worker: str | None) -> int:
+    """A worker's seed offset: ``wI`` or ``wI.<launch tag>`` (``bench.workers``), so that the
+    workers of one launch, and of different launches, sample apart."""
+    if not worker:
+        return 0
+    index, _, tag = worker.partition(".")
+    return 7919 * int(index.lstrip("w") or 0) + (zlib.crc32(tag.encode()) if tag else 0)
+
+
 def derived_seed(seed: int, offset: int) -> int:
     """A seed derived from the run's (resume, worker index), kept in the samplers' range."""
     return (seed + offset) % (MAX_SEED + 1)
@@ -249,8 +259,7 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
     if (cfg.sampler or cfg.pruner) and searcher.backend != "optuna":
         raise UserError(f"--sampler/--pruner apply to Optuna-backed searchers, not {cfg.searcher!r}")
     # Workers of one study sample with different seeds, or they would propose alike.
-    worker_index = int(cfg.worker.lstrip("w") or 0) if cfg.worker else 0
-    settings = SearchSettings(seed=derived_seed(cfg.seed, 7919 * worker_index),
+    settings = SearchSettings(seed=derived_seed(cfg.seed, worker_offset(cfg.worker)),
                               epochs_per_trial=cfg.epochs_per_trial,  # type: ignore[arg-type]  # set by resolved()
                               max_trials=cfg.max_trials,
                               sampler=cfg.sampler, pruner=cfg.pruner,

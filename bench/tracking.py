@@ -324,6 +324,14 @@ class TrialTracker:
     def wall(self, trial_id: str) -> float:
         return round(time.perf_counter() - self._running[trial_id].started, 4)
 
+    def drop(self, trial_id: str) -> None:
+        """Forget a trial that another process ended meanwhile (a stale heartbeat): its
+        epochs are that process's to count, its result is not this run's."""
+        self._running.pop(trial_id, None)
+        self.printer.note(self.label, self.seed, self.worker,
+                          f"trial {trial_id} was ended by another process while this one was "
+                          "stalled (its heartbeat went stale): dropped, the search goes on")
+
     def end(self, trial: keras_tuner.engine.trial.Trial, attrs: dict[str, Any],
             mirror: bool, number: int | None = None) -> int | None:
         """Store (mirror) the finished trial, close its TensorBoard session, print a line;
@@ -523,7 +531,9 @@ class TrackingMixin(_TunerHooks):
             super().on_trial_end(trial)  # the oracle ends the trial (Optuna: _before_tell)
         finally:
             ended = self.oracle.trials[trial.trial_id]
-            if ended.trial_id not in seam.retry_queue(self.oracle):  # else run again
+            if trial.trial_id in getattr(self.oracle, "lost", ()):  # another process ended it
+                self.tracker.drop(trial.trial_id)
+            elif ended.trial_id not in seam.retry_queue(self.oracle):  # else run again
                 record = self.tracker.end(ended, attrs, mirror=not records_live, number=number)
                 if self.tracker.checkpoints is not None:  # KerasTuner's own searchers
                     from searchers.checkpoint_artifacts import checkpoint_paths

@@ -21,9 +21,11 @@ import argparse
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -56,7 +58,14 @@ def threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def _worker_argv(argv: Sequence[str], index: int) -> list[str]:
+def launch_tag() -> str:
+    """This launch, among every launch of the study on any machine: its workers are
+    ``w1.<tag>``, ``w2.<tag>``, ... so that two launches never share a worker's project
+    folder or sampler seed."""
+    return f"{zlib.crc32(f'{socket.gethostname()}:{os.getpid()}:{time.time_ns()}'.encode()):08x}"
+
+
+def _worker_argv(argv: Sequence[str], index: int, tag: str = "") -> list[str]:
     out, skip = [], False
     for arg in argv:
         if skip:
@@ -68,7 +77,7 @@ def _worker_argv(argv: Sequence[str], index: int) -> list[str]:
         if arg.startswith("--workers="):
             continue
         out.append(arg)
-    return [sys.executable, "-m", "bench", *out, "--worker", f"w{index}"]
+    return [sys.executable, "-m", "bench", *out, "--worker", f"w{index}.{tag}" if tag else f"w{index}"]
 
 
 def _child_setup() -> Callable[[], None]:
@@ -150,8 +159,9 @@ def _run(settings: WorkersSettings, summary_of: Prepared) -> int:
           f"({threads} thread(s) each)", flush=True)
     procs: list[subprocess.Popen] = []
     try:  # bench.cli turns SIGTERM into KeyboardInterrupt too
+        tag = launch_tag()
         for i in range(settings.workers):
-            procs.append(spawn_worker(_worker_argv(settings.argv, i + 1), env))
+            procs.append(spawn_worker(_worker_argv(settings.argv, i + 1, tag), env))
         codes = [p.wait() for p in procs]
     except KeyboardInterrupt:
         stop_workers(procs)

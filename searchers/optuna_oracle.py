@@ -262,6 +262,7 @@ class OptunaOracle(keras_tuner.Oracle):
         self._heartbeats: dict[str, _Heartbeat] = {}
         self._reported: dict[str, set[int]] = {}
         self._stand_ins: dict[int, KTTrial] = {}           # study trials of other processes
+        self.lost: set[str] = set()  # trials another process ended meanwhile (see _lost)
         # User attrs to set on a trial just before its result is told (kt id -> attrs),
         # in the same commit as the others (OptunaSearch: where its checkpoint goes).
         self.tell_attrs: dict[str, dict[str, Any]] = {}
@@ -324,7 +325,8 @@ class OptunaOracle(keras_tuner.Oracle):
                 log.info("%s", note)
             self._history = None
         otrial = None
-        if not (self.max_trials and len(self.trials) >= self.max_trials):
+        # KerasTuner's own limit on this process's trials (a dropped trial is not one of them)
+        if not (self.max_trials and len(self.trials) - len(self.lost) >= self.max_trials):
             self.check_stop()
             self._fail_stale()
             otrial = self._take_trial()
@@ -374,11 +376,28 @@ class OptunaOracle(keras_tuner.Oracle):
             self._storage.set_trial_intermediate_value(seam.storage_trial_id(otrial), step,
                                                        float(value))
             return False
-        otrial.report(float(value), step)
+        try:
+            otrial.report(float(value), step)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return self._lost(trial_id)
         if not final and otrial.should_prune():
             self._pruned.add(trial_id)
             return True
         return False
+
+    def _lost(self, trial_id: str) -> bool:
+        """Another process finished this trial (failed it as stale while this one was
+        frozen, and reissued its ticket): it is not ours any more. Dropped quietly, once:
+        training stops, nothing more is written to it, the search goes on."""
+        self.lost.add(trial_id)
+        otrial = self._live.pop(trial_id, None)
+        beat = self._heartbeats.pop(trial_id, None)
+        if beat:
+            beat.stop()
+        if otrial is not None:
+            log.info("trial #%d was ended by another process (its heartbeat went stale): "
+                     "dropped here, its place went to another trial", otrial.number)
+        return True
 
     def will_retry(self, trial_id: str) -> bool:
         """Whether KerasTuner will run this (ended) trial again."""
@@ -672,11 +691,15 @@ class OptunaOracle(keras_tuner.Oracle):
         status = kt_trial.status
         extra = self.tell_attrs.pop(kt_trial.trial_id, {})
         if self.before_tell is not None or extra:
-            with _writes_at_once(otrial):  # the caller's user attrs: one commit, not one each
-                if self.before_tell is not None:
-                    self.before_tell(kt_trial.trial_id, otrial)
-                for key, value in extra.items():
-                    otrial.set_user_attr(key, value)
+            try:
+                with _writes_at_once(otrial):  # the caller's user attrs: one commit, not one each
+                    if self.before_tell is not None:
+                        self.before_tell(kt_trial.trial_id, otrial)
+                    for key, value in extra.items():
+                        otrial.set_user_attr(key, value)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                self._lost(kt_trial.trial_id)  # ended meanwhile by another process
+                return
         values: float | list[float] | None = kt_trial.score
         if self.multi_objective and status == TrialStatus.COMPLETED:
             values = objectives.values_of(kt_trial, self.objective)

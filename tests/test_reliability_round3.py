@@ -417,3 +417,54 @@ def test_a_nan_loss_fails_with_its_reason_and_is_never_best(tmp_path: Path) -> N
                if t.state.name == "FAIL")
     assert tuner.get_best_hyperparameters(1)[0].values["lr"] == 1e-3   # not the NaN trial
     tuner.get_best_models(1)
+
+
+def test_two_launches_of_one_study_never_share_a_worker() -> None:
+    """Two ``--workers`` launches (one machine or two): their workers' names, hence their
+    KerasTuner project folders (``kt/worker-<name>``), and their sampler seeds differ."""
+    from bench.runner import derived_seed, worker_offset
+    from bench.workers import _worker_argv, launch_tag
+    a, b = launch_tag(), launch_tag()
+    assert a != b
+    names = [_worker_argv(["run", "--searcher", "tpe"], i, tag)[-1] for tag in (a, b) for i in (1, 2)]
+    assert len(set(names)) == 4 and all(n.startswith(("w1.", "w2.")) for n in names)
+    seeds = {derived_seed(0, worker_offset(n)) for n in names}
+    assert len(seeds) == 4
+    assert worker_offset("w2") == 2 * 7919 and worker_offset(None) == 0  # as before for plain names
+
+
+class _FailedElsewhere:
+    """Fails the running trial in the store at its first epoch, as another worker does
+    with a trial whose heartbeat went stale (this process tops its tickets up itself)."""
+
+    url = ""
+    done = False
+
+
+def test_a_trial_ended_by_another_process_is_dropped_quietly(tmp_path: Path, caplog) -> None:
+    import keras
+
+    from searchers import OptunaSearch
+    from tests import tiny
+
+    class FailIt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if _FailedElsewhere.done:
+                return
+            _FailedElsewhere.done = True
+            study = optuna.load_study(study_name="s", storage=_FailedElsewhere.url)
+            (running,) = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+            seam.storage_of(study).set_trial_state_values(seam.storage_trial_id(running),
+                                                          optuna.trial.TrialState.FAIL)
+
+    _FailedElsewhere.url, _FailedElsewhere.done = f"sqlite:///{tmp_path / 's.db'}", False
+    caplog.set_level("INFO", logger="searchers")
+    tuner = OptunaSearch(tiny.build, objective="val_loss", max_trials=2, storage=_FailedElsewhere.url,
+                         study_name="s", directory=str(tmp_path), project_name="p",
+                         pruner=optuna.pruners.NopPruner())
+    x, y, xv, yv = tiny.data(0)
+    tuner.search(x, y, epochs=2, validation_data=(xv, yv), verbose=0, callbacks=[FailIt()])  # no raise
+    states = [t.state.name for t in tuner.study.trials]
+    assert states[0] == "FAIL" and states.count("COMPLETE") == 2   # its place went to another
+    assert [r.getMessage() for r in caplog.records if "ended by another process" in r.getMessage()]
+    assert tuner.oracle.study_trial_of(tuner.oracle.get_best_trials(1)[0]).state.name == "COMPLETE"
