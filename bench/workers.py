@@ -114,9 +114,25 @@ def spawn_worker(argv: list[str], env: dict[str, str] | None = None,
                             pass_fds=pass_fds)
 
 
+def _descendants(procs: list[subprocess.Popen]) -> list[Any]:
+    """Every process below the workers (their trial processes, in process groups of their
+    own, which a signal to a worker's group does not reach)."""
+    import psutil
+    found = []
+    for p in procs:
+        try:
+            found += psutil.Process(p.pid).children(recursive=True)
+        except psutil.Error:
+            pass
+    return found
+
+
 def stop_workers(procs: list[subprocess.Popen], grace: float = STOP_GRACE_SECONDS) -> None:
     """SIGINT every worker (each fails its running trial and exits), wait up to ``grace``
-    seconds, then SIGKILL what is left; at once on a second interrupt."""
+    seconds, then SIGKILL what is left, the workers' own children included; at once on a
+    second interrupt. Returns only when every one of them is gone."""
+    import psutil
+    below = _descendants(procs)
     for p in procs:
         if p.poll() is None:
             p.send_signal(signal.SIGINT)
@@ -127,11 +143,19 @@ def stop_workers(procs: list[subprocess.Popen], grace: float = STOP_GRACE_SECOND
                 p.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 pass
+        below += _descendants(procs)  # started meanwhile
+        psutil.wait_procs(below, timeout=max(0.0, deadline - time.monotonic()))
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+        for child in below:
+            try:
+                child.kill()
+            except psutil.Error:
+                pass  # gone already
+        psutil.wait_procs(below, timeout=10)
 
 
 def run_workers(settings: WorkersSettings) -> int:

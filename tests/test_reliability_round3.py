@@ -301,8 +301,8 @@ REQUIRED = {"record": ["--configs", "10"], "scaling": ["--storage", "postgresql:
 ZERO_OK = {"--seed", "--data-seed", "--patience", "--trials-per-process", "--port", "record --repeats"}
 
 
-def _numeric_options() -> list[tuple[str, str, bool]]:
-    """(command, flag, takes floats) for every numeric option of every command."""
+def _numeric_options() -> list[tuple[str, str]]:
+    """(command, flag) for every numeric option of every command."""
     import argparse
 
     from bench.cli import build_parser
@@ -314,8 +314,7 @@ def _numeric_options() -> list[tuple[str, str, bool]]:
             kind = getattr(action.type, "__name__", "")
             if action.option_strings and (action.type in (int, float) or kind in (
                     "parse", "_positive_seconds")):
-                found.append((command, action.option_strings[-1],
-                              action.type is float or kind == "_positive_seconds"))
+                found.append((command, action.option_strings[-1]))
     return found
 
 
@@ -326,7 +325,7 @@ def test_every_parser_refuses_values_that_make_no_sense(
     of every command: one error line naming the flag, exit 2, nothing made."""
     options = _numeric_options()
     assert len(options) > 25  # the walk covers the CLI, not a few flags
-    for command, flag, floats in options:
+    for command, flag in options:
         zero_ok = flag in ZERO_OK or f"{command} {flag}" in ZERO_OK
         bad = ["-5", "nan", "inf"] + ([] if zero_ok else ["0"])
         for value in bad:
