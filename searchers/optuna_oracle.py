@@ -145,6 +145,27 @@ def _write_all(storage: optuna.storages.BaseStorage, writes: list[tuple[Any, ...
             storage.set_trial_user_attr(*args)
 
 
+# Two processes opening one new SQLite store at once both create its tables; the loser sees
+# "table ... already exists" or alembic_version's UNIQUE constraint. The store is whole by
+# then: opening it again succeeds.
+_SCHEMA_RACE_TRIES, _SCHEMA_RACE_PAUSE = 5, 0.2
+
+
+def _create_study(**kwargs: Any) -> optuna.Study:
+    """``optuna.create_study``, again (briefly) when another process was creating the same
+    new store's schema at that moment."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+    for attempt in range(_SCHEMA_RACE_TRIES):
+        try:
+            return optuna.create_study(**kwargs)
+        except (IntegrityError, OperationalError) as exc:
+            race = "already exists" in str(exc) or "alembic_version" in str(exc)
+            if not race or attempt == _SCHEMA_RACE_TRIES - 1:
+                raise
+            time.sleep(_SCHEMA_RACE_PAUSE * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def _direction(objective: Any) -> Literal["minimize", "maximize"]:
     return "maximize" if getattr(objective, "direction", "min") == "max" else "minimize"
 
@@ -225,7 +246,7 @@ class OptunaOracle(keras_tuner.Oracle):
         )
         given = study
         if study is None:
-            study = optuna.create_study(
+            study = _create_study(
                 storage=storage,
                 study_name=study_name,
                 sampler=sampler or default_sampler(seed),

@@ -467,3 +467,35 @@ def test_a_trial_ended_by_another_process_is_dropped_quietly(tmp_path: Path, cap
     assert states[0] == "FAIL" and states.count("COMPLETE") == 2   # its place went to another
     assert [r.getMessage() for r in caplog.records if "ended by another process" in r.getMessage()]
     assert tuner.oracle.study_trial_of(tuner.oracle.get_best_trials(1)[0]).state.name == "COMPLETE"
+
+
+def _open_project(directory: str, barrier, results) -> None:
+    """In a process of its own: open a new OptunaSearch project the moment the other does."""
+    import os
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from searchers import OptunaSearch
+    from tests import tiny
+    barrier.wait()
+    try:
+        OptunaSearch(tiny.build, objective="val_loss", max_trials=1, directory=directory,
+                     project_name="p")
+        results.put("ok")
+    except Exception as exc:  # noqa: BLE001  # what the test reports
+        results.put(f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+
+
+def test_two_processes_creating_one_new_project_at_once(tmp_path: Path) -> None:
+    """Both open it (before: one died on the SQLite schema race, alembic_version's UNIQUE
+    constraint or "table studies already exists", every time)."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("spawn")
+    for round_ in range(3):
+        barrier, results = ctx.Barrier(2), ctx.Queue()
+        procs = [ctx.Process(target=_open_project, args=(str(tmp_path / str(round_)), barrier, results))
+                 for _ in range(2)]
+        for p in procs:
+            p.start()
+        got = [results.get(timeout=120) for _ in procs]
+        for p in procs:
+            p.join(30)
+        assert got == ["ok", "ok"], got
