@@ -466,6 +466,17 @@ def render_search(stats: Sequence[SearcherStats], target: float | None,
     return lines + render.table(SEARCH_HEADER, rows) + _left_out(empty or {}) + render_verdict(stats)
 
 
+def _short_runs(s: SearcherStats) -> str:
+    """Runs that stopped short of their budget (killed, interrupted, --timeout, --max-trials)
+    are not results at this budget: said beside the figure that includes them."""
+    short = [(u, b) for u, b in zip(s.used, s.budget) if u < b]
+    if not short:
+        return ""
+    u, b = short[0]
+    return (f" ({len(short)} of {len(s.used)} runs unfinished, e.g. {render.count(u)} of "
+            f"{render.count(b)} epochs)")
+
+
 def render_verdict(stats: Sequence[SearcherStats]) -> list[str]:
     """The short answer to "which searcher should I use": rankings read off the table."""
     ranked = sorted((s for s in stats if s.best), key=lambda s: (median(s.best), s.searcher))
@@ -474,7 +485,7 @@ def render_verdict(stats: Sequence[SearcherStats]) -> list[str]:
     fastest = sorted((s for s in stats if s.to_target_epochs),
                      key=lambda s: (median(s.to_target_epochs), s.searcher))
     lines = ["**Verdict at this budget.** Lowest median best val_loss: " + ", ".join(
-        f"{s.searcher} {render.number(median(s.best))}" for s in ranked) + "."]
+        f"{s.searcher} {render.number(median(s.best))}{_short_runs(s)}" for s in ranked) + "."]
     if fastest:
         lines.append("Fewest epochs to the target (median over seeds): " + ", ".join(
             f"{s.searcher} {render.count(median(s.to_target_epochs))}" for s in fastest) + ".")

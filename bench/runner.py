@@ -320,8 +320,11 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
             fail_dead_trials(study)  # this process holds the study: nothing else runs in it
         study.set_user_attr(schema.STUDY_BENCH, {**study.user_attrs[schema.STUDY_BENCH],
                                                  "budget_epochs": cfg.budget_epochs})
-        if searcher.backend == "optuna" and cfg.max_trials and not cfg.under_launcher:
-            from searchers.tickets import top_up_tickets
+        if searcher.backend == "optuna" and cfg.max_trials and shared_lock:
+            # a --workers launch issues its workers' tickets once; a single run's trial
+            # processes issue theirs one at a time (none left waiting when it stops)
+            from searchers.tickets import top_up_tickets, withdraw_extra_tickets
+            withdraw_extra_tickets(study, cfg.max_trials)
             top_up_tickets(study, cfg.max_trials)
         if warm_start is not None:
             _add_history(study, warm_start, name)

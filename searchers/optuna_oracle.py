@@ -7,10 +7,12 @@ per-epoch values to it (pruning), and tells it the result. Everything else of
 KerasTuner (``search``, ``results_summary``, ``get_best_models``, resume, retries) comes
 along unchanged.
 
-Trial allocation: when ``max_trials`` is set, the oracle keeps exactly that many trial
-"tickets" (WAITING trials) in the study and a worker runs a trial only after taking a
-ticket atomically; several processes or machines sharing the study therefore run exactly
-``max_trials`` trials, never more. FAIL trials do not use up a ticket: an interrupted
+Trial allocation: when ``max_trials`` is set, a worker runs a trial only after taking a
+trial "ticket" (a WAITING trial) atomically; the tickets are issued once by whoever starts
+several workers (``manage_tickets=False`` for them), or, by a process that manages its own,
+one at a time just before it takes one (none is left waiting when it stops; tickets beyond
+a lowered ``max_trials`` are withdrawn). Several processes or machines sharing the study
+therefore run exactly ``max_trials`` trials, never more. FAIL trials do not use up a ticket: an interrupted
 search fails its running trial, a killed worker's trial is failed once its heartbeat goes
 stale (by the next worker that looks, which reissues its ticket), so a run or re-run always
 reaches ``max_trials``.
@@ -43,7 +45,7 @@ from searchers.errors import ConfigError
 from searchers.optuna_components import default_pruner, default_sampler
 from searchers.seam import suggest
 from searchers.seam import write_in_one_transaction as _write_in_one_transaction  # timed here
-from searchers.tickets import top_up_tickets  # also imported from here
+from searchers.tickets import top_up_tickets, withdraw_extra_tickets  # also imported from here
 
 _KT_ID = "kt_trial_id"
 _STUDY_TRIAL = "study_trial_id"  # set on a stand-in KerasTuner trial: its study trial's storage id
@@ -599,8 +601,9 @@ class OptunaOracle(keras_tuner.Oracle):
 
     def _take_ticket(self) -> int | None:
         """Take a ticket (a WAITING trial) atomically: its storage id, None if none left."""
-        if self.manage_tickets:
-            top_up_tickets(self.study, self.max_trials)
+        if self.manage_tickets:  # this process issues its own tickets: one at a time
+            withdraw_extra_tickets(self.study, self.max_trials)
+            top_up_tickets(self.study, self.max_trials, at_most=1)
         beats = bool(self._heartbeat_interval())
         for waiting in self._storage.get_all_trials(self._study_id, deepcopy=False,
                                                      states=(TrialState.WAITING,)):

@@ -499,3 +499,50 @@ def test_two_processes_creating_one_new_project_at_once(tmp_path: Path) -> None:
         for p in procs:
             p.join(30)
         assert got == ["ok", "ok"], got
+
+
+def test_an_unfinished_run_is_marked_in_the_verdict() -> None:
+    from bench.report import SearcherStats, render_verdict
+    done = SearcherStats("random", "keras_tuner", [0, 1], [0.5, 0.6], [], [12, 12], [12, 12], [], [])
+    half = SearcherStats("tpe", "optuna", [0, 1], [0.4, 0.7], [], [12, 12], [12, 7], [], [])
+    text = "\n".join(render_verdict([done, half]))
+    assert "tpe 0.5500 (1 of 2 runs unfinished, e.g. 7 of 12 epochs)" in text
+    assert "random 0.5500," in text or "random 0.5500." in text
+
+
+def test_no_ticket_is_left_waiting(tmp_path: Path) -> None:
+    """A search whose trials all diverge (FAIL, so their tickets are reissued) leaves no
+    WAITING ticket when it stops, and a study resumed with a lower max_trials withdraws the
+    tickets beyond it, saying why."""
+    import keras
+    import numpy as np
+
+    from searchers import OptunaSearch
+    from searchers.tickets import TICKET_WITHDRAWN, top_up_tickets
+
+    def diverging(hp):
+        hp.Int("units", 1, 4)
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.SGD(1e30), loss="mse")
+        return model
+
+    x = np.ones((8, 2), "float32") * 1e10
+    tuner = OptunaSearch(diverging, objective="val_loss", max_trials=4, directory=str(tmp_path),
+                         project_name="nan", pruner=optuna.pruners.NopPruner())
+    tuner.search(x, x[:, :1], epochs=1, validation_data=(x, x[:, :1]), verbose=0,
+                 callbacks=[keras.callbacks.TerminateOnNaN()])
+    assert [t.state.name for t in tuner.study.trials] == ["FAIL"] * 4   # none left WAITING
+
+    from tests import tiny
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = optuna.create_study(storage=url, study_name="old")
+    top_up_tickets(old, 6)                       # tickets an earlier, longer search issued
+    lowered = OptunaSearch(tiny.build, objective="val_loss", max_trials=2, storage=url,
+                           study_name="old", directory=str(tmp_path), project_name="old")
+    xs, ys, xv, yv = tiny.data(0)
+    lowered.search(xs, ys, epochs=1, validation_data=(xv, yv), verbose=0)
+    trials = lowered.study.trials
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 2
+    assert not [t for t in trials if t.state.name == "WAITING"]
+    withdrawn = [t for t in trials if t.state.name == "FAIL"]
+    assert len(withdrawn) == 4 and all(t.user_attrs["error"] == TICKET_WITHDRAWN for t in withdrawn)
