@@ -94,7 +94,7 @@ def test_killed_worker_trial_fails_and_rerun_resumes(study_name, tmp_path):
     k = 3
     cmd = ["run", "--searcher", "tpe", "--max-trials", str(k), "--storage", PG_URL,
            "--study", study_name, "--preset", "quick", "--image-size", "96x32",
-           "--epochs-per-trial", "8", "--budget-epochs", "1000"]
+           "--epochs-per-trial", "8", "--patience", "0", "--budget-epochs", "1000"]
     beat = {"BENCH_HEARTBEAT_SECONDS": "1", "BENCH_GRACE_SECONDS": "3"}
     proc = _bench(cmd, cwd=tmp_path, env_extra=beat)
     victim = None
@@ -203,7 +203,8 @@ def test_interrupted_launcher_stops_every_worker_and_rerun_reaches_k(study_name,
     k = 2
     cmd = ["run", "--searcher", "tpe", "--workers", "2", "--max-trials", str(k),
            "--storage", PG_URL, "--study", study_name, "--preset", "quick",
-           "--image-size", "96x32", "--epochs-per-trial", "3", "--budget-epochs", "1000"]
+           "--image-size", "96x32", "--epochs-per-trial", "12", "--patience", "0",
+           "--budget-epochs", "1000"]  # trials long enough (~10 s) to be caught mid-training
     for sig in (signal.SIGTERM, signal.SIGINT):
         proc = _bench(cmd, cwd=tmp_path)
         _running_trial(study_name)
@@ -219,7 +220,8 @@ def test_interrupted_launcher_stops_every_worker_and_rerun_reaches_k(study_name,
         study = optuna.load_study(study_name=study_name, storage=_store(PG_URL))
         trials = study.get_trials(deepcopy=False)
         assert not [t.number for t in trials if t.state == TrialState.RUNNING], out
-        assert [t for t in trials if t.user_attrs.get("error") == "interrupted"]
+        assert [t for t in trials if t.user_attrs.get("error") == "interrupted"], (
+            out, [(t.number, t.state, t.user_attrs, t.intermediate_values) for t in trials])
         snapshot = [(t.number, t.state) for t in trials]
         time.sleep(2)
         assert [(t.number, t.state) for t in study.get_trials(deepcopy=False)] == snapshot
