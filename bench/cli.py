@@ -341,6 +341,8 @@ def _quiet_libraries() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
+    # a connection that died with its server is reset in vain: said by our own line instead
+    logging.getLogger("sqlalchemy.pool").setLevel(logging.CRITICAL)
 
 
 def _terminate_as_interrupt(signum: int, frame: object) -> None:
@@ -370,3 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not {"--worker", "--trial-process"} & set(argv_seen):  # their launcher says it
             print(INTERRUPTED, file=sys.stderr)
         return 130
+    except Exception as exc:
+        from searchers.resilient_storage import store_outage_in
+        outage = store_outage_in(exc)  # the store went away under any command
+        if outage is None:
+            raise
+        print(f"error: {outage}", file=sys.stderr)
+        return outage.exit_code

@@ -52,8 +52,11 @@ class _SessionLock:
 
     def release(self) -> None:
         if self.connection is not None:
-            self.connection.close()
-            self.engine.dispose()
+            try:
+                self.connection.close()
+                self.engine.dispose()
+            except Exception:  # noqa: BLE001 - a dead server took the lock with its session
+                pass
             self.connection = None
 
 

@@ -11,15 +11,16 @@ import time
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from bench import kt_project, runlock, schema, store
+from bench import kt_project, runlock, schema, store, unstored
 from bench.diskfull import disk_full_as_run_error
 from bench.errors import RunError, UserError
 from bench.presets import get_preset
 from bench.provenance import versions
 from searchers.base import SearchSettings
 from searchers.registry import get_searcher
+from searchers.resilient_storage import store_outage_in
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +318,9 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
         if not (cfg.under_launcher or finished):  # checked above; marked once it runs
             kt_project.claim(run_dir / "kt", cfg.storage, name)
         if not (cfg.under_launcher or shared_lock):
-            fail_dead_trials(study)  # this process holds the study: nothing else runs in it
+            # this process holds the study: nothing else runs in it
+            fail_dead_trials(study, trained=unstored.recorded(run_dir, name))
+            unstored.forget(run_dir)
         study.set_user_attr(schema.STUDY_BENCH, {**study.user_attrs[schema.STUDY_BENCH],
                                                  "budget_epochs": cfg.budget_epochs})
         if searcher.backend == "optuna" and cfg.max_trials and shared_lock:
@@ -387,13 +390,16 @@ INTERRUPTED_TRIAL = "interrupted: the process running this trial ended before it
 
 
 def fail_dead_trials(study: Any, crashed: str | None = None,
-                     only_ids: set[int] | None = None) -> int:
+                     only_ids: set[int] | None = None,
+                     trained: Mapping[int, int] | None = None) -> int:
     """Fail the RUNNING trials of a study that no process runs any more (its run lock is
     ours), so that they stop holding a place and their epochs count; returns how many.
     The epochs they reported stay as intermediate values (what ``epochs_used`` counts).
 
     ``crashed``: why their process died (``bench.supervisor``); such a trial is not
-    retried. ``only_ids``: fail only these storage ids (a worker's own trials)."""
+    retried. ``only_ids``: fail only these storage ids (a worker's own trials).
+    ``trained``: epochs a trial trained beyond those it reported, by storage id (a store
+    outage kept them from the study: ``bench.unstored``)."""
     from optuna.trial import TrialState
 
     from searchers.seam import storage_of, storage_trial_id
@@ -406,7 +412,8 @@ def fail_dead_trials(study: Any, crashed: str | None = None,
         storage.set_trial_user_attr(tid, schema.T_INTERRUPTED, True)
         if crashed:
             storage.set_trial_user_attr(tid, schema.T_CRASHED, crashed)
-        storage.set_trial_user_attr(tid, schema.T_EPOCHS, len(t.intermediate_values))
+        storage.set_trial_user_attr(tid, schema.T_EPOCHS, max(len(t.intermediate_values),
+                                                              (trained or {}).get(tid, 0)))
         study.tell(t.number, state=TrialState.FAIL)
     return len(dead)
 
@@ -527,6 +534,13 @@ def _search(p: Prepared, printer: Any) -> RunSummary:
             last = [ln for ln in str(exc).splitlines() if ln.strip()]
             raise RunError(f"search stopped: {last[0]} (last error: {last[-1].strip()})") from None
         raise
+    except Exception as exc:
+        outage = store_outage_in(exc)
+        if outage is None:
+            raise
+        # what the running trials trained could not be reported: the resume counts it
+        unstored.record(p.run_dir, name, tracker.unstored_epochs(tuner.oracle))
+        raise RunError(str(outage)) from None
     finally:
         tb.close()
     return replace(p.refresh(time.monotonic() - started), capped=tracker.capped)

@@ -27,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from bench import schema
 from bench.errors import RunError, UserError
+from searchers.resilient_storage import RetryingRDBStorage
 
 HEARTBEAT_SECONDS = int(os.environ.get("BENCH_HEARTBEAT_SECONDS", "5"))
 GRACE_SECONDS = int(os.environ.get("BENCH_GRACE_SECONDS", "30"))
@@ -112,8 +113,10 @@ def _rdb_storage(url: str, read_only: bool, heartbeat: bool = True) -> optuna.st
     else:
         engine_kwargs["pool_pre_ping"] = True
     try:
-        storage = optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs,
+        # a database restart of a few seconds does not end a run (searchers.resilient_storage)
+        storage = RetryingRDBStorage(
+            url, shown_as=display_url(url), sqlite_path=_sqlite_path(url) or None,
+            engine_kwargs=engine_kwargs,
             heartbeat_interval=HEARTBEAT_SECONDS if heartbeat else None,
             grace_period=GRACE_SECONDS if heartbeat else None,
             # a read-only SQLite file was checked to hold Optuna's tables: create nothing

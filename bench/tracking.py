@@ -144,6 +144,7 @@ class _Running:
 
     started: float
     epochs: int = 0
+    trained: int = 0               # epochs whose training ended (before anything is stored)
     fit_seconds: float = 0.0
     epoch_started: float = 0.0
     n_params: int | None = None
@@ -270,6 +271,7 @@ class TrialTracker:
         run = self._running[trial_id]
         run.epoch_seconds_open = time.perf_counter() - run.epoch_started
         run.fit_seconds += run.epoch_seconds_open
+        run.trained += 1
 
     def epoch_end(self, trial: keras_tuner.engine.trial.Trial, model: Any, epoch: int,
                   logs: dict[str, float]) -> bool:
@@ -323,6 +325,19 @@ class TrialTracker:
 
     def wall(self, trial_id: str) -> float:
         return round(time.perf_counter() - self._running[trial_id].started, 4)
+
+    def unstored_epochs(self, oracle: Any) -> dict[int, int]:
+        """Epochs each running trial trained, by its storage id: what a store outage kept
+        from being written (``bench.unstored`` keeps them for the resume to count)."""
+        out = {}
+        for trial_id, run in self._running.items():
+            record = run.record_id
+            if record is None and self.records_live:
+                live = oracle.optuna_trial(trial_id)
+                record = seam.storage_trial_id(live) if live is not None else None
+            if record is not None and run.trained:
+                out[int(record)] = run.trained
+        return out
 
     def drop(self, trial_id: str) -> None:
         """Forget a trial that another process ended meanwhile (a stale heartbeat): its
@@ -520,6 +535,11 @@ class TrackingMixin(_TunerHooks):
                 import keras_tuner
                 raise keras_tuner.errors.FatalError(str(exc)) from exc
             raise
+
+    def _run_and_update_trial(self, trial, *fit_args: Any, **fit_kwargs: Any) -> None:
+        from searchers.resilient_storage import outage_ends_search
+        with outage_ends_search():  # KerasTuner's own searchers too
+            super()._run_and_update_trial(trial, *fit_args, **fit_kwargs)
 
     def on_trial_end(self, trial) -> None:
         self._ending = attrs = self.tracker.attrs(trial)

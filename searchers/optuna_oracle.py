@@ -39,7 +39,7 @@ from keras_tuner.engine.trial import Trial as KTTrial
 from keras_tuner.engine.trial import TrialStatus
 from optuna.trial import TrialState
 
-from searchers import objectives, ranking, seam
+from searchers import objectives, ranking, resilient_storage, seam
 from searchers import warm_start as warm_start_module
 from searchers.errors import ConfigError
 from searchers.optuna_components import default_pruner, default_sampler
@@ -157,8 +157,11 @@ def _create_study(**kwargs: Any) -> optuna.Study:
     """``optuna.create_study``, again (briefly) when another process was creating the same
     new store's schema at that moment."""
     from sqlalchemy.exc import IntegrityError, OperationalError
+    url = kwargs.get("storage")
     for attempt in range(_SCHEMA_RACE_TRIES):
         try:
+            if isinstance(url, str):  # rides out a short outage (made here: it makes the schema)
+                kwargs["storage"] = resilient_storage.open_url(url)
             return optuna.create_study(**kwargs)
         except (IntegrityError, OperationalError) as exc:
             race = "already exists" in str(exc) or "alembic_version" in str(exc)
@@ -457,9 +460,10 @@ class OptunaOracle(keras_tuner.Oracle):
                 otrial.set_user_attr("interrupted", True)  # ended with its process, not by itself
                 otrial.set_user_attr("epochs_trained", len(self._reported.get(kt_id, ())))
                 self.study.tell(otrial, state=TrialState.FAIL)
-            except Exception:  # best effort: it goes stale without a heartbeat
-                log.info("could not fail interrupted trial %s; it goes stale instead", kt_id,
-                         exc_info=True)
+            except Exception as exc:  # best effort: it goes stale without a heartbeat
+                log.info("could not fail interrupted trial %s (%s); it goes stale instead",
+                         kt_id, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                log.debug("why trial %s could not be failed", kt_id, exc_info=True)
             self._live.pop(kt_id, None)
 
     def is_pruned(self, trial_id: str) -> bool:

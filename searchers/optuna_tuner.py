@@ -75,6 +75,7 @@ from searchers.checkpoint_artifacts import (
     checkpoint_paths,
 )
 from searchers.optuna_oracle import OptunaOracle
+from searchers.resilient_storage import outage_ends_search, store_outage_in
 from searchers.warm_start import WARM_START_CHECKPOINT
 
 # A model this large leaves garbage worth a full collection before the next build.
@@ -184,12 +185,19 @@ class OptunaSearch(keras_tuner.Tuner):
             with _remember_stop(self.oracle):
                 super().search(*fit_args, **fit_kwargs)
         except BaseException as exc:  # KeyboardInterrupt above all: fail what still runs
+            outage = store_outage_in(exc)
+            if outage is not None:  # nothing can be written: its trial is failed on resume
+                raise outage from None
             self.oracle.fail_live_trials(
                 "interrupted" if isinstance(exc, KeyboardInterrupt) else repr(exc)[-2000:])
             raise
         finally:
             self.oracle.stop_heartbeats()
             self._pipeline = None
+
+    def _run_and_update_trial(self, trial: Any, *fit_args: Any, **fit_kwargs: Any) -> None:
+        with outage_ends_search():  # not a failed trial, and not the next one's either
+            super()._run_and_update_trial(trial, *fit_args, **fit_kwargs)
 
     def _fit_args_reach_fit_as_given(self) -> bool:
         """No subclass overrides the methods that take ``search()``'s fit arguments to

@@ -573,7 +573,7 @@ def kt_multi_objective(objectives: list[Any]) -> Any:
 # (OptunaSearch, TPEHyperbandOracle, bench.supervisor): a subclass hook that KerasTuner
 # renamed would silently never run. tests/test_seam.py checks each is still there.
 KT_PRIVATE_METHODS: dict[str, tuple[str, ...]] = {
-    "Tuner": ("_try_build", "_build_hypermodel", "_build_and_fit_model",
+    "Tuner": ("_try_build", "_build_hypermodel", "_build_and_fit_model", "_run_and_update_trial",
               "_deepcopy_callbacks", "_configure_tensorboard_dir",
               "_get_checkpoint_fname", "_get_tuner_fname", "_get_build_config_fname"),
     "Oracle": ("_random_values", "_compute_values_hash", "_save_trial", "_record_values"),
