@@ -1,6 +1,6 @@
 import sys
 
-from bench.errors import INTERRUPTED
+from bench.core.errors import INTERRUPTED
 
 try:
     from bench.cli import main

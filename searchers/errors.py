@@ -2,7 +2,7 @@
 
 ``searchers`` is the library a KerasTuner user imports; it must not depend on the ``bench``
 CLI. A ``ConfigError`` is a ``ValueError`` for library users; the CLI turns it into one
-line and exit code 2 (``bench.errors.UserError`` derives from it).
+line and exit code 2 (``bench.core.errors.UserError`` derives from it).
 """
 
 

@@ -4,7 +4,7 @@ Used by ``bench import-kt`` (which writes them into a study) and by
 ``OptunaSearch(warm_start=PATH)`` (which makes them the new study's history). It reads the
 JSON files itself, tolerant of the older layouts, instead of going through KerasTuner's
 classes, whose file format and constructors changed between versions; it imports neither
-KerasTuner nor TensorFlow. The mapping decisions are in ``bench/import_kt.py``'s module
+KerasTuner nor TensorFlow. The mapping decisions are in ``bench/run/import_kt.py``'s module
 docstring. A directory that is not one project is a ``ConfigError`` (a ``ValueError``).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from searchers import seam
 from searchers.errors import ConfigError
 
-# Trial user attr keys, as the benchmark's store names them (bench.schema: the same strings).
+# Trial user attr keys, as the benchmark's store names them (bench.core.schema: the same strings).
 T_KT_ID = "kt_trial_id"
 T_ERROR = "error"
 T_EPOCHS = "epochs_trained"

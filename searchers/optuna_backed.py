@@ -24,7 +24,7 @@ class OptunaBacked(Searcher):
         return OptunaSearch
 
     def tuner_kwargs(self, settings: SearchSettings) -> dict[str, Any]:
-        # The run owns the study (created with this sampler and pruner in bench.store),
+        # The run owns the study (created with this sampler and pruner in bench.core.store),
         # so that KerasTuner and Optuna searchers are stored the same way.
         kwargs: dict[str, Any] = dict(max_trials=settings.max_trials, seed=settings.seed,
                                       study=settings.study, manage_tickets=settings.issue_tickets)

@@ -7,7 +7,7 @@ is here and nowhere else:
   Optuna-backed oracle suggests through it (:func:`suggest`), the mirror of KerasTuner's
   own searchers records their trials with it (:func:`active_params`), ``bench import-kt``
   maps a project's stored configs with it (:func:`distribution_from_config`) and
-  ``bench.tblog`` declares TensorBoard's domains with it (:func:`tensorboard_domain`).
+  ``bench.run.tblog`` declares TensorBoard's domains with it (:func:`tensorboard_domain`).
   So a run's trials, whichever searcher ran them, and the import of the run's own
   KerasTuner project have exactly the same distributions.
 * **Every access to either library's internals**, each behind a named function below
@@ -33,14 +33,19 @@ maps stored configs without loading TensorFlow.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
-from typing import TYPE_CHECKING, Any, Callable, Iterable, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence, cast
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import FrozenTrial
 
 if TYPE_CHECKING:
     import keras_tuner
+
+    # what ``BaseStorage.get_all_studies`` returns (Optuna does not export the name)
+    from optuna.study._frozen import FrozenStudy  # noqa: F401
 
 # A value this close to a grid point (in steps) is on it: Optuna's own tolerance for a
 # stepped distribution.
@@ -506,6 +511,23 @@ def begin_new_trial(oracle: keras_tuner.Oracle, tuner_id: str, trial: Any) -> No
     oracle._display.on_trial_begin(trial)
 
 
+def max_collisions(oracle: keras_tuner.Oracle) -> int:
+    """How many proposals an oracle may draw before it gives up finding untried values
+    (``Oracle._max_collisions``, the constructor's ``max_collisions``)."""
+    return int(oracle._max_collisions)
+
+
+def claim_untried(oracle: keras_tuner.Oracle, values: dict[str, Any]) -> bool:
+    """True, and the values recorded as tried, if the oracle has not tried these values yet
+    (``Oracle._compute_values_hash`` into ``Oracle._tried_so_far``, as KerasTuner's own
+    ``_random_values`` does); False if it has."""
+    values_hash = oracle._compute_values_hash(values)
+    if values_hash in oracle._tried_so_far:
+        return False
+    oracle._tried_so_far.add(values_hash)
+    return True
+
+
 def tuner_ids(oracle: keras_tuner.Oracle) -> set[str]:
     """The ids of the tuners an oracle serves (``Oracle.tuner_ids``, undocumented):
     ``create_trial`` adds the caller's, and removes it when it answers STOPPED."""
@@ -515,6 +537,21 @@ def tuner_ids(oracle: keras_tuner.Oracle) -> set[str]:
 def end_order(oracle: keras_tuner.Oracle) -> list[str]:
     """The ids of ended trials in their end order (``Oracle.end_order``, undocumented)."""
     return oracle.end_order
+
+
+def kt_module(name: str) -> Any:
+    """A module of KerasTuner's implementation (``keras_tuner.src.<name>``, e.g.
+    ``engine.tuner``): where its classes and functions are looked up, which the benchmark's
+    overhead profiler times in place (``bench.measure.overhead``)."""
+    import importlib
+    return importlib.import_module(f"keras_tuner.src.{name}")
+
+
+def cached_storage_class() -> type:
+    """Optuna's ``_CachedStorage``, which ``optuna.create_study`` wraps around every
+    ``RDBStorage`` (what the overhead profiler times besides the RDBStorage itself)."""
+    from optuna.storages._cached_storage import _CachedStorage
+    return _CachedStorage
 
 
 def model_size(model: Any) -> int:
@@ -570,7 +607,7 @@ def kt_multi_objective(objectives: list[Any]) -> Any:
 
 
 # KerasTuner's private methods the benchmark overrides or calls on its own subclasses
-# (OptunaSearch, TPEHyperbandOracle, bench.supervisor): a subclass hook that KerasTuner
+# (OptunaSearch, TPEHyperbandOracle, bench.run.supervisor): a subclass hook that KerasTuner
 # renamed would silently never run. tests/test_seam.py checks each is still there.
 KT_PRIVATE_METHODS: dict[str, tuple[str, ...]] = {
     "Tuner": ("_try_build", "_build_hypermodel", "_build_and_fit_model", "_run_and_update_trial",
@@ -582,3 +619,68 @@ KT_PRIVATE_METHODS: dict[str, tuple[str, ...]] = {
 # ... and the private attributes of an oracle instance they read.
 KT_PRIVATE_ORACLE_ATTRS = ("_retry_queue", "_tried_so_far", "_max_collisions", "end_order",
                            "ongoing_trials", "start_order", "tuner_ids", "_display")
+
+
+def add_trials_at_once(storage: optuna.storages.BaseStorage, study_name: str,
+                       trials: Sequence[FrozenTrial]) -> None:
+    """Add finished ``trials`` to a study that has none yet, in ONE transaction of an RDB
+    store; other storages get ``create_new_trial`` per trial.
+
+    Optuna's ``add_trials`` commits each trial on its own, and each parameter, attribute
+    and intermediate value first looks itself up (is the distribution compatible with the
+    study's, does the key exist): ~1,300 queries for one replayed Hyperband run, most of a
+    replay's time. Here every row is Optuna's own ORM model, filled as Optuna fills it, for a
+    study known to be empty (so nothing can exist or conflict), in one flush per trial.
+
+    Uses Optuna internals as of 5.0 (optuna/storages/_rdb/): ``_create_scoped_session``
+    (commit, or rollback and raise), ``StudyModel.find_or_raise_by_id(for_update=True)`` as
+    ``_create_new_trial`` locks the study, the row models ``TrialModel``, ``TrialValueModel``,
+    ``TrialParamModel``, ``TrialUserAttributeModel``, ``TrialSystemAttributeModel``,
+    ``TrialIntermediateValueModel`` and their ``*_to_stored_repr`` helpers, as
+    ``RDBStorage._get_prepared_new_trial`` and the ``_set_*_without_commit`` methods use them.
+    ``tests/test_store_writes.py`` reads trials written this way back equal to
+    ``add_trials``'s."""
+    from optuna.distributions import distribution_to_json
+    from optuna.storages import RDBStorage
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    study_id = storage.get_study_id_from_name(study_name)
+    if not isinstance(storage, RDBStorage):
+        for trial in trials:
+            storage.create_new_trial(study_id, template_trial=trial)
+        return
+    with _create_scoped_session(storage.scoped_session) as session:
+        models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
+        if session.query(models.TrialModel).filter(models.TrialModel.study_id == study_id).first():
+            raise ValueError(f"add_trials_at_once: study {study_name!r} already has trials")
+        for number, trial in enumerate(trials):
+            row = models.TrialModel(study_id=study_id, number=number, state=trial.state,
+                                    datetime_start=trial.datetime_start,
+                                    datetime_complete=trial.datetime_complete)
+            session.add(row)
+            session.flush()  # its trial_id, for the rows below
+            tid = row.trial_id
+            rows: list[Any] = []
+            for objective, value in enumerate(trial.values or ()):
+                stored, kind = models.TrialValueModel.value_to_stored_repr(value)
+                rows.append(models.TrialValueModel(trial_id=tid, objective=objective,
+                                                   value=stored, value_type=kind))
+            for name, value in trial.params.items():
+                dist = trial.distributions[name]
+                rows.append(models.TrialParamModel(
+                    trial_id=tid, param_name=name, param_value=dist.to_internal_repr(value),
+                    distribution_json=distribution_to_json(dist)))
+            for key, value in trial.user_attrs.items():
+                rows.append(models.TrialUserAttributeModel(trial_id=tid, key=key,
+                                                           value_json=json.dumps(value)))
+            for key, value in trial.system_attrs.items():
+                rows.append(models.TrialSystemAttributeModel(trial_id=tid, key=key,
+                                                             value_json=json.dumps(value)))
+            for step, value in trial.intermediate_values.items():
+                stored_step, step_kind = (
+                    models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value))
+                rows.append(models.TrialIntermediateValueModel(
+                    trial_id=tid, step=step, intermediate_value=stored_step,
+                    intermediate_value_type=step_kind))
+            session.add_all(rows)

@@ -30,7 +30,7 @@ def _tpe_hyperband_oracle_class() -> type:
     import optuna
     from keras_tuner.engine.trial import TrialStatus
 
-    from searchers.seam import active_params, suggest
+    from searchers.seam import active_params, claim_untried, max_collisions, suggest
 
     class TPEHyperbandOracle(keras_tuner.oracles.HyperbandOracle):
         def __init__(self, *args: Any, min_points: int = MIN_POINTS, **kwargs: Any) -> None:
@@ -47,17 +47,15 @@ def _tpe_hyperband_oracle_class() -> type:
             study = optuna.create_study(direction=direction, sampler=optuna.samplers.TPESampler(
                 seed=seed, n_startup_trials=0))
             study.add_trials(history)
-            for _ in range(self._max_collisions + 1):
+            for _ in range(max_collisions(self) + 1):
                 trial = study.ask()
                 hps = keras_tuner.HyperParameters()
                 for hp in self.hyperparameters.space:
                     hps.merge([hp])
                     if hps.is_active(hp):
                         hps.values[hp.name] = suggest(trial, hp)
-                values_hash = self._compute_values_hash(hps.values)
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)  # not a result
-                if values_hash not in self._tried_so_far:
-                    self._tried_so_far.add(values_hash)
+                if claim_untried(self, hps.values):
                     return hps.values
             return super()._random_values()  # TPE keeps proposing what was tried
 

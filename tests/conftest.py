@@ -7,7 +7,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest
 
-from bench.runner import RunConfig
+from bench.run.runner import RunConfig
 
 
 @pytest.fixture

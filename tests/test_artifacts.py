@@ -20,8 +20,8 @@ import numpy as np
 import optuna
 import pytest
 
-from bench.artifact_store import open_artifact_store
 from bench.cli import main
+from bench.core.artifact_store import open_artifact_store
 from searchers import OptunaSearch, seam
 from searchers.checkpoint_artifacts import CHECKPOINT_ATTR
 from tests import tiny

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import optuna
 
-from bench.runner import run_search
+from bench.run.runner import run_search
 from searchers.base import SearchSettings
 from searchers.optuna_components import TPE_STARTUP_TRIALS
 from searchers.registry import get_searcher

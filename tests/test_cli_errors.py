@@ -18,9 +18,9 @@ import pytest
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from bench import schema
 from bench.cli import main
-from bench.runner import RunConfig, bench_attrs
+from bench.core import schema
+from bench.run.runner import RunConfig, bench_attrs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -33,12 +33,12 @@ class TrainedError(AssertionError):
 
 @pytest.fixture(autouse=True)
 def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
-    import bench.tracking
+    import bench.run.tracking
 
     def trap(self: Any, *args: Any, **kwargs: Any) -> None:
         raise TrainedError("the command started a search; the error should have come first")
 
-    monkeypatch.setattr(bench.tracking.TrackingMixin, "search", trap)
+    monkeypatch.setattr(bench.run.tracking.TrackingMixin, "search", trap)
 
 
 def _cli(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
@@ -222,7 +222,7 @@ def test_foreign_or_corrupt_store_file_is_refused_and_untouched(
 # --------------------------------------------------------------------------- studies
 def _run_attrs() -> dict[str, Any]:
     """The bench attr `run --searcher random --preset quick` writes (the runner's own function)."""
-    from bench.data import load_dataset
+    from bench.data.datasets import load_dataset
     cfg = RunConfig(searcher="random", preset="quick").resolved()
     data = load_dataset(cfg.dataset, image_size=cfg.image_size, seed=cfg.data_seed)
     return bench_attrs(cfg, "random", "keras_tuner", data)

@@ -17,7 +17,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from bench import schema
+from bench.core import schema
 
 REPO = Path(__file__).resolve().parents[1]
 NOISE = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
@@ -94,8 +94,8 @@ def test_user_mistakes_are_one_line_without_tensorflow(argv: list[str], words: l
 def test_error_after_tensorflow_import_is_still_one_line(tmp_path: Path) -> None:
     """A KerasTuner project damaged on disk is found only when the tuner loads it, after
     TensorFlow was imported (noisily): the user still reads exactly the one line."""
-    from bench.data import load_dataset
-    from bench.runner import RunConfig, bench_attrs
+    from bench.data.datasets import load_dataset
+    from bench.run.runner import RunConfig, bench_attrs
 
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     cfg = RunConfig(searcher="random", preset="quick", budget_epochs=4, storage=url).resolved()

@@ -11,7 +11,8 @@ import pytest
 from optuna.trial import TrialState
 
 import models
-from bench import cli, schema
+from bench import cli
+from bench.core import schema
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ def test_compare_then_report_matches_store(workdir, storage_url, flaky_builds, c
 
 def test_every_sampler_and_pruner_name_runs(quick_config, storage_url):
     """Each --sampler / --pruner name the CLI offers builds a working search (gp needs torch)."""
-    from bench.runner import run_search
+    from bench.run.runner import run_search
     from searchers.errors import ConfigError
     from searchers.optuna_components import DEFAULT_PRUNER, DEFAULT_SAMPLER, PRUNERS, SAMPLERS
 

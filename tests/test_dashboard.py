@@ -25,8 +25,8 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from bench import schema
-from bench import store as bench_store
+from bench.core import schema
+from bench.core import store as bench_store
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -91,7 +91,7 @@ def _expected_store(url: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def _multi_objective_study(url: str) -> None:
-    """A multi-objective run's study as the benchmark stores it (bench/store.py)."""
+    """A multi-objective run's study as the benchmark stores it (bench/core/store.py)."""
     from searchers.seam import constraint_system_attrs
     study = bench_store.create_study(url, MO_NAME, metric_names=("val_loss", "params"),
                                      directions=("minimize", "minimize"))

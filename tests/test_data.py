@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import bench.data as data
-import bench.toon as toon
-from bench.data import Dataset, load_dataset, stratified_split
-from bench.errors import UserError
-from bench.presets import PRESETS
-from bench.runner import RunConfig, load_run_data
-from bench.toon import CLASS_NAMES, DEFAULT_SIZE, generate_toon
+import bench.data.datasets as data
+import bench.data.toon as toon
+from bench.core.errors import UserError
+from bench.data.datasets import Dataset, load_dataset, stratified_split
+from bench.data.toon import CLASS_NAMES, DEFAULT_SIZE, generate_toon
+from bench.run.presets import PRESETS
+from bench.run.runner import RunConfig, load_run_data
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def cache(tmp_path, monkeypatch) -> Path:
 def test_every_preset_trains_on_tall_3_to_1_toon_images(toon_ds, monkeypatch, tmp_path):
     """The seed's images are 600x200 (height x width): every preset's toon run loads images
     of that shape, scaled (full: the seed's own size). Each preset's data set is loaded
-    the way a run loads it (bench.runner.load_run_data -> bench.data), with 12 images
+    the way a run loads it (bench.run.runner.load_run_data -> bench.data.datasets), with 12 images
     instead of 1000 so that the full size stays cheap; the standard preset's real
     1000-image set (the module's ``toon_ds``) is checked as well."""
     monkeypatch.setattr(data, "TOON_IMAGES", 12)  # 3 per class: the least that splits

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import bench.data as data
-from bench.data import fit_size, load_dataset
-from bench.errors import UserError
+import bench.data.datasets as data
+from bench.core.errors import UserError
+from bench.data.datasets import fit_size, load_dataset
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from bench import schema
-from bench.errors import RunError
-from bench.runner import run_search
+from bench.core import schema
+from bench.core.errors import RunError
+from bench.run.runner import run_search
 from models import make_build_model
 
 

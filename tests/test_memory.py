@@ -5,10 +5,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from bench import schema, store
 from bench.cli import main
-from bench.errors import UserError
-from bench.memory import _trials
+from bench.core import schema, store
+from bench.core.errors import UserError
+from bench.measure.memory import _trials
 
 
 def test_memory_reads_each_trial_process_from_the_store(workdir, storage_url, capsys) -> None:

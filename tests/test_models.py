@@ -15,8 +15,8 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from bench.data import load_dataset
-from bench.toon import DEFAULT_SIZE, generate_toon
+from bench.data.datasets import load_dataset
+from bench.data.toon import DEFAULT_SIZE, generate_toon
 from models.cnn import baseline_model, make_build_model
 from models.space import SEARCH_SPACE, space_hyperparameters
 

@@ -134,9 +134,9 @@ def test_params_objective_direction_is_known():
 
 
 def test_the_clis_objective_table_agrees_with_the_library():
-    """bench.schema lists what --objectives accepts without importing KerasTuner; each
+    """bench.core.schema lists what --objectives accepts without importing KerasTuner; each
     direction there is the one the library (KerasTuner's inference, "params") gives."""
-    from bench.schema import OBJECTIVE_DIRECTIONS
+    from bench.core.schema import OBJECTIVE_DIRECTIONS
     from searchers.objectives import optuna_directions
     for name, direction in OBJECTIVE_DIRECTIONS.items():
         assert optuna_directions(name) == [direction], name

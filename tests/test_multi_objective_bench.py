@@ -11,8 +11,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from bench import schema
-from bench.tblog import read_hparams
+from bench.core import schema
+from bench.run.tblog import read_hparams
 from tests.test_reliability import QUICK, _cli, _one_line
 
 MO = ["--objectives", "val_loss,params"]
@@ -71,7 +71,7 @@ def test_kerastuner_searcher_is_mirrored_with_both_values(workdir: Path, storage
 def test_optuna_backed_default_runs_the_multi_objective_study(
         workdir: Path, storage_url: str, capsys: pytest.CaptureFixture) -> None:
     cap = 3000
-    # through trial processes: the flags cross into them (supervisor.config_argv)
+    # through trial processes: the flags cross into them (RunConfig.to_argv)
     rc, out, err = _cli(["run", *QUICK, "--budget-epochs", "8", *MO, "--max-params", str(cap),
                          "--storage", storage_url], capsys)
     assert rc == 0, err
@@ -97,7 +97,7 @@ def test_bad_multi_objective_flags_are_one_line(argv: list[str], words: str, wor
 
 def test_compare_retrains_each_front_and_the_report_draws_it(
         workdir: Path, storage_url: str, capsys: pytest.CaptureFixture) -> None:
-    from bench.report import write_report
+    from bench.report.results import write_report
 
     rc, out, err = _cli(["compare", "--searchers", "random,optuna", "--seeds", "1", *QUICK,
                          "--budget-epochs", "6", *MO, "--storage", storage_url,

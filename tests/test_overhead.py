@@ -8,8 +8,9 @@ import time
 import optuna
 import pytest
 
-from bench import overhead, schema
 from bench.cli import main
+from bench.core import schema
+from bench.measure import overhead
 
 TOLERANCE_S = 0.02  # per trial: the profiler's windows vs the tracker's own clock
 
@@ -110,7 +111,8 @@ def test_rounds_pool_their_trials_and_each_rounds_ratio_is_shown():
             w.kt_id = f"{i:02d}"
             w.seconds[overhead.OVER][overhead.BUILD] = over
             windows.append(w.as_dict())
-            trials[w.kt_id] = {"wall": 1.0 + over, "fit": 1.0, "number": i, "state": "COMPLETE"}
+            trials[w.kt_id] = {"wall": 1.0 + over, "fit": 1.0, "overhead": over, "number": i,
+                              "state": "COMPLETE"}
         return {"windows": windows, "calls": {"Tuner._build_hypermodel": len(overheads)},
                 "missing": []}, trials, 10.0
 

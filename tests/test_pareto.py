@@ -1,7 +1,7 @@
 """Multi-objective runs (val_loss, params) in the report: fronts and hypervolumes checked
 against Optuna's own ``study.best_trials`` and hypervolume function (issue 15).
 
-The store is built with Optuna's API to the storage contract in bench/pareto.py: one study
+The store is built with Optuna's API to the storage contract in bench/report/pareto.py: one study
 per run with two minimised objectives named by ``set_metric_names``, infeasible trials
 through Optuna's constraints (both forms Optuna reads), PRUNED trials without values, a
 ``retrain_front`` per run, baselines and single-objective runs to compare with.
@@ -20,8 +20,9 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.samplers._base import _CONSTRAINTS_KEY
 from optuna.trial import TrialState, create_trial
 
-from bench import pareto, schema
-from bench.report import collect, write_report
+from bench.core import schema
+from bench.report import pareto
+from bench.report.results import collect, write_report
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

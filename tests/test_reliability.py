@@ -19,10 +19,10 @@ import psutil
 import pytest
 from optuna.trial import TrialState
 
-from bench import kt_project, runlock, schema, store
 from bench.cli import main
-from bench.errors import INTERRUPTED, UserError
-from bench.runner import MAX_SEED, derived_seed, run_search
+from bench.core import kt_project, runlock, schema, store
+from bench.core.errors import INTERRUPTED, UserError
+from bench.run.runner import MAX_SEED, derived_seed, run_search
 from tests.conftest import require_server
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

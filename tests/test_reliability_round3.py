@@ -7,8 +7,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from bench import replay, schema, store
 from bench.cli import main
+from bench.core import schema, store
+from bench.replay import simulation as replay
 from searchers import seam
 from tests.test_replay import _record_store
 
@@ -82,8 +83,8 @@ def _kt_main(root: Path, seed: int) -> Path:
 
 
 def test_import_kt_tells_two_projects_named_main_apart(tmp_path: Path) -> None:
-    from bench.errors import UserError
-    from bench.import_kt import import_project
+    from bench.core.errors import UserError
+    from bench.run.import_kt import import_project
     url = f"sqlite:///{tmp_path / 's.db'}"
     a, b = _kt_main(tmp_path / "tpe-run", 11), _kt_main(tmp_path / "random-run", 12)
     assert import_project(a, storage=url).added == 3
@@ -158,7 +159,7 @@ def test_a_password_in_the_storage_url_is_never_printed_or_stored(
 
 
 def test_a_weak_surrogate_is_said_at_replay_and_in_the_report(capsys: pytest.CaptureFixture) -> None:
-    from bench import report
+    from bench.report import results as report
     replay._say_if_weak({"spearman_best": -0.115})
     (line,) = capsys.readouterr().out.splitlines()
     assert "held-out Spearman -0.12 is below 0.8" in line and "weak evidence" in line
@@ -199,7 +200,7 @@ def test_report_output_mistakes_are_one_line_and_nothing_is_half_written(
         workdir: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
-    from bench import render
+    from bench.report import render
     (workdir / "folder").mkdir()
     (workdir / "a-file").write_text("x")
     for args, words in ((["--out", "folder"], "is a folder"),
@@ -231,8 +232,8 @@ def test_report_output_mistakes_are_one_line_and_nothing_is_half_written(
 
 
 def test_one_sqlite_file_is_one_lock_whatever_its_url(tmp_path: Path) -> None:
-    from bench import runlock
-    from bench.errors import UserError
+    from bench.core import runlock
+    from bench.core.errors import UserError
     (tmp_path / "lk").mkdir()
     x = tmp_path / "lk" / "x.db"
     x.touch()
@@ -252,8 +253,8 @@ def test_mariadb_locks_a_study_of_one_database_not_its_namesakes() -> None:
 
     import pymysql
 
-    from bench import runlock
-    from bench.errors import UserError
+    from bench.core import runlock
+    from bench.core.errors import UserError
     from tests.conftest import require_server
     from tests.test_reliability import MYSQL_URL
     require_server("MariaDB", MYSQL_URL)
@@ -361,8 +362,8 @@ def _images(folder: Path, n: int = 3, shade: int = 0) -> None:
 def test_symlinked_class_folders_loops_and_odd_names(tmp_path: Path, monkeypatch) -> None:
     import os
 
-    import bench.data as data
-    from bench.errors import UserError
+    import bench.data.datasets as data
+    from bench.core.errors import UserError
     monkeypatch.setattr(data, "SPLIT_CACHE", tmp_path / "cache")
     root = tmp_path / "pics"
     _images(root / "a")
@@ -421,11 +422,12 @@ def test_a_nan_loss_fails_with_its_reason_and_is_never_best(tmp_path: Path) -> N
 def test_two_launches_of_one_study_never_share_a_worker() -> None:
     """Two ``--workers`` launches (one machine or two): their workers' names, hence their
     KerasTuner project folders (``kt/worker-<name>``), and their sampler seeds differ."""
-    from bench.runner import derived_seed, worker_offset
-    from bench.workers import _worker_argv, launch_tag
+    from bench.run.runner import RunConfig, derived_seed, worker_offset
+    from bench.run.workers import _worker_argv, launch_tag
     a, b = launch_tag(), launch_tag()
     assert a != b
-    names = [_worker_argv(["run", "--searcher", "tpe"], i, tag)[-1] for tag in (a, b) for i in (1, 2)]
+    cfg = RunConfig(searcher="tpe", seed=0)
+    names = [_worker_argv(cfg, i, tag)[-1] for tag in (a, b) for i in (1, 2)]
     assert len(set(names)) == 4 and all(n.startswith(("w1.", "w2.")) for n in names)
     seeds = {derived_seed(0, worker_offset(n)) for n in names}
     assert len(seeds) == 4
@@ -502,7 +504,7 @@ def test_two_processes_creating_one_new_project_at_once(tmp_path: Path) -> None:
 
 
 def test_an_unfinished_run_is_marked_in_the_verdict() -> None:
-    from bench.report import SearcherStats, render_verdict
+    from bench.report.results import SearcherStats, render_verdict
     done = SearcherStats("random", "keras_tuner", [0, 1], [0.5, 0.6], [], [12, 12], [12, 12], [], [])
     half = SearcherStats("tpe", "optuna", [0, 1], [0.4, 0.7], [], [12, 12], [12, 7], [], [])
     text = "\n".join(render_verdict([done, half]))

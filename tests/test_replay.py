@@ -16,10 +16,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from bench import schema, store
 from bench.cli import main
-from bench.replay import ReplaySpec, frozen_trials, replay_run
-from bench.surrogate import Curve, config_key
+from bench.core import schema, store
+from bench.replay.simulation import ReplaySpec, frozen_trials, replay_run
+from bench.replay.surrogate import Curve, config_key
 
 QUICK = ["--preset", "quick", "--trials-per-process", "0"]
 
@@ -137,7 +137,7 @@ def _synthetic_record(n: int = 40, repeats: int = 8, epochs: int = 6,
 
 
 def test_surrogate_is_deterministic_and_learns_a_known_curve() -> None:
-    from bench import surrogate
+    from bench.replay import surrogate
     from models.space import space_config
     trials = _synthetic_record()
     a = surrogate.fit(trials, space_config(), model="random_forest")
@@ -156,7 +156,7 @@ def test_surrogate_is_deterministic_and_learns_a_known_curve() -> None:
 
 
 def test_fast_forest_prediction_is_the_forests() -> None:
-    from bench.surrogate import CANDIDATES, predict
+    from bench.replay.surrogate import CANDIDATES, predict
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(200, 5)), rng.normal(size=200)
     for name in CANDIDATES:
@@ -223,7 +223,7 @@ def test_record_keeps_full_curves_and_repeats_and_resumes(tmp_path: Path, monkey
 def test_a_replayed_run_is_deterministic(tmp_path: Path) -> None:
     """Twice the same (searcher, seed): the same run, Hyperband pruner brackets included
     (Optuna derives them from the study name)."""
-    from bench import surrogate
+    from bench.replay import surrogate
     from models.space import space_config
     fitted = surrogate.fit(_synthetic_record(epochs=6), space_config(), model="random_forest",
                            evaluate=False)
@@ -245,7 +245,7 @@ def _record_store(url: str) -> None:
 def test_compact_rows_are_what_the_report_reads(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """A replay stored only as summary rows (--compact) gives the report exactly the runs a
     replay with a study per run gives, and its store holds no study per run."""
-    from bench import report
+    from bench.report import results as report
     stores = {}
     for mode in ("studies", "compact"):
         url = f"sqlite:///{tmp_path / (mode + '.db')}"
@@ -273,7 +273,7 @@ def test_compact_rows_are_what_the_report_reads(tmp_path: Path, capsys: pytest.C
 
 
 def test_a_summary_filled_by_two_commands_shows_both(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    from bench import report
+    from bench.report import results as report
     url = f"sqlite:///{tmp_path / 'two.db'}"
     _record_store(url)
     base = ["replay", "--preset", "quick", "--jobs", "1", "--storage", url, "--compact"]

@@ -12,10 +12,10 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
-from bench import schema
-from bench import store as bench_store
-from bench.errors import UserError
-from bench.report import write_report
+from bench.core import schema
+from bench.core import store as bench_store
+from bench.core.errors import UserError
+from bench.report.results import write_report
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -328,7 +328,7 @@ def test_overhead_target_ignores_failed_trials(tmp_path):
 
 def test_report_hides_a_password_with_an_at_sign(monkeypatch, tmp_path):
     """The store's URL is printed in RESULTS.md and in errors: never any part of its password."""
-    from bench import report
+    from bench.report import results as report
     url = "postgresql://bench:p@ss@w0rd@127.0.0.1:1/optuna"
     monkeypatch.setattr(report, "collect", lambda storage: {})
     md = write_report(url, tmp_path / "R.md", tmp_path / "r").read_text("utf-8")

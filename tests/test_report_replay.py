@@ -11,8 +11,8 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from bench import schema
-from bench.report import collect, write_report
+from bench.core import schema
+from bench.report.results import collect, write_report
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

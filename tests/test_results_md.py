@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import write_report
+from bench.report.results import write_report
 
 REPO = Path(__file__).resolve().parents[1]
 

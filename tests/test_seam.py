@@ -7,6 +7,7 @@ own promises: one grid for Optuna and TensorBoard, the 0.9 quirk handled in one 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -257,7 +258,7 @@ def test_private_methods_the_benchmark_overrides_or_calls_exist(tuner: Any) -> N
 def test_public_kerastuner_paths_used_instead_of_src() -> None:
     from keras_tuner.engine import hyperparameters as kth
     from keras_tuner.engine.trial import Trial, TrialStatus
-    assert {TrialStatus.COMPLETED, TrialStatus.STOPPED} == {"COMPLETED", "STOPPED"}  # bench.tracking
+    assert {TrialStatus.COMPLETED, TrialStatus.STOPPED} == {"COMPLETED", "STOPPED"}  # bench.run.tracking
     assert Trial and all(hasattr(kth, k) for k in ("Int", "Float", "Choice", "Boolean", "Fixed"))
 
 
@@ -346,3 +347,67 @@ def test_artifact_folder_and_the_dashboards_trial_artifact_key(tmp_path: Path) -
     body = b"".join(app(environ, lambda status, headers, exc_info=None: None))
     (trial,) = _json.loads(body)["trials"]
     assert [a["filename"] for a in trial["artifacts"]] == ["w.h5"]
+
+
+# ---- the seam is closed: KerasTuner's and Optuna's internals are reached only through it
+_PRIVATE_MODULE = re.compile(r"\b(?:keras_tuner|optuna)(?:\.\w+)*\.(?:src\b|_[a-z]\w*)")
+
+
+def _library_private_names(package: str) -> set[str]:
+    """Every single-underscore name a library defines: functions, methods, class
+    attributes, attributes set on ``self``, module-level names."""
+    import ast
+    import importlib
+    root = Path(importlib.import_module(package).__file__).parent
+    names: set[str] = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                names.add(node.attr)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                names.add(node.id)
+    return {n for n in names if n.startswith("_") and not n.startswith("__")}
+
+
+def _our_files() -> list[Path]:
+    repo = Path(__file__).resolve().parents[1]
+    return sorted(p for pkg in ("bench", "searchers", "models") for p in (repo / pkg).rglob("*.py"))
+
+
+def test_private_library_names_appear_only_in_the_seam() -> None:
+    """No module but ``searchers/seam.py`` names ``keras_tuner.src`` or a private Optuna or
+    KerasTuner module, or reads a private attribute that only those libraries define (names
+    our own code defines, and the KerasTuner methods the seam lists as overridden, are
+    ours to use)."""
+    import ast
+    ours: set[str] = set()
+    trees = {}
+    for path in _our_files():
+        tree = trees[path] = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                ours.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                ours.add(node.attr)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                ours.add(node.id)
+    # the Tuner methods a subclass calls or overrides, declared (and checked) in the seam
+    declared = {name for names in seam.KT_PRIVATE_METHODS.values() for name in names}
+    theirs = (_library_private_names("keras_tuner") | _library_private_names("optuna")) - ours - declared
+    assert {"_tried_so_far", "_max_collisions", "_create_scoped_session", "_CachedStorage"} <= theirs
+    found = []
+    for path, tree in trees.items():
+        if path.name == "seam.py" and path.parent.name == "searchers":
+            continue
+        text = path.read_text(encoding="utf-8")
+        found += [f"{path.name}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
+                  for m in _PRIVATE_MODULE.finditer(text)]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr in theirs:
+                found.append(f"{path.name}:{node.lineno}: .{node.attr}")
+            elif isinstance(node, ast.ImportFrom):
+                found += [f"{path.name}:{node.lineno}: import {a.name}" for a in node.names
+                          if a.name in theirs]
+    assert not found, "private library names outside searchers/seam.py:\n" + "\n".join(found)

@@ -1,4 +1,4 @@
-"""bench.stats against scipy and against hand-checked cases."""
+"""bench.report.stats against scipy and against hand-checked cases."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from bench.stats import Verdict, holm, mean_ranks, pairwise, shared_keys, spearman, summarize
+from bench.report.stats import Verdict, holm, mean_ranks, pairwise, shared_keys, spearman, summarize
 
 INF = math.inf
 

@@ -1,4 +1,4 @@
-"""bench.store: what it refuses before Optuna touches a file, metric names, shown URLs.
+"""bench.core.store: what it refuses before Optuna touches a file, metric names, shown URLs.
 
 Permission cases run for real in a subprocess without the file-permission override
 (a non-root user, or root with CAP_DAC_OVERRIDE dropped through setpriv), because
@@ -20,8 +20,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from bench import schema, store
-from bench.errors import UserError
+from bench.core import schema, store
+from bench.core.errors import UserError
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -129,7 +129,7 @@ def test_no_module_creates_a_stored_study_around_the_helper() -> None:
                     and isinstance(node.func.value, ast.Name) and node.func.value.id == "optuna"
                     and any(k.arg == "storage" for k in node.keywords)):
                 offenders.append(f"{path.name}:{node.lineno}")
-    assert offenders == [], "use bench.store.create_study: " + ", ".join(offenders)
+    assert offenders == [], "use bench.core.store.create_study: " + ", ".join(offenders)
 
 
 # ------------------------------------------------------------------ foreign files
@@ -217,7 +217,7 @@ _SNIPPET = r"""
 import contextlib, io, json, sys
 import optuna_dashboard
 from bench.cli import main
-from bench.store import open_storage
+from bench.core.store import open_storage
 
 results = []
 for argv in json.loads(sys.argv[1]):

@@ -19,7 +19,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from bench import schema, store
+from bench.core import schema, store
 from searchers.resilient_storage import RetryingRDBStorage, StoreUnavailable, is_outage
 from tests.private_postgres import PrivatePostgres
 

@@ -19,7 +19,7 @@ import sqlalchemy
 from keras_tuner.engine import trial as trial_module
 from optuna.trial import TrialState
 
-from searchers import optuna_oracle
+from searchers import optuna_oracle, seam
 from searchers.optuna_oracle import OptunaOracle
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -408,7 +408,7 @@ def _seen(trial: optuna.trial.FrozenTrial) -> tuple:
 
 @pytest.mark.parametrize("url", ["sqlite", "postgresql://postgres@127.0.0.1:5432/test"])
 def test_add_trials_at_once_stores_what_add_trials_stores(url: str, tmp_path) -> None:
-    from bench import store
+    from bench.core import store
     from tests.conftest import require_server
     if url == "sqlite":
         url = f"sqlite:///{tmp_path / 'w.db'}"
@@ -420,12 +420,12 @@ def test_add_trials_at_once_stores_what_add_trials_stores(url: str, tmp_path) ->
         with contextlib.suppress(KeyError):
             optuna.delete_study(study_name=name, storage=rdb)
         store.create_study(rdb, name, load_if_exists=False)
-    store.add_trials_at_once(rdb, names[0], _finished_trials())
+    seam.add_trials_at_once(rdb, names[0], _finished_trials())
     optuna.load_study(study_name=names[1], storage=rdb).add_trials(_finished_trials())
     at_once, each = (optuna.load_study(study_name=n, storage=url).trials for n in names)
     assert [_seen(t) for t in at_once] == [_seen(t) for t in each]
     assert len(at_once) == 4
     with pytest.raises(ValueError, match="already has trials"):  # never into a study with trials
-        store.add_trials_at_once(rdb, names[0], _finished_trials())
+        seam.add_trials_at_once(rdb, names[0], _finished_trials())
     for name in names:
         optuna.delete_study(study_name=name, storage=rdb)

@@ -1,4 +1,4 @@
-"""bench.tblog: declared domains, trials and statuses as TensorBoard itself reads them.
+"""bench.run.tblog: declared domains, trials and statuses as TensorBoard itself reads them.
 
 No model is trained: three fake trials (COMPLETE, PRUNED as a Hyperband-style
 continuation starting past epoch 0, FAIL) are logged over the real search space and
@@ -22,7 +22,7 @@ from typing import Any
 import keras_tuner
 import pytest
 
-from bench.tblog import HParamsLogger, read_hparams
+from bench.run.tblog import HParamsLogger, read_hparams
 from models.space import space_hyperparameters
 
 ALL_STATUSES = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]

@@ -6,15 +6,15 @@ from pathlib import Path
 import optuna
 import pytest
 
-from bench import schema, store
 from bench.cli import main
-from bench.replay import ReplaySpec, replay_run
+from bench.core import schema, store
+from bench.replay.simulation import ReplaySpec, replay_run
 from tests.test_replay import _synthetic_record
 
 
 @pytest.fixture(scope="module")
 def surrogate():
-    from bench import surrogate as surrogate_module
+    from bench.replay import surrogate as surrogate_module
     from models.space import space_config
     return surrogate_module.fit(_synthetic_record(epochs=9), space_config(), model="random_forest",
                                 evaluate=False)

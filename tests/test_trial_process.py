@@ -1,4 +1,4 @@
-"""Trials in a replaceable child process (bench/supervisor.py): a replaced process resumes
+"""Trials in a replaceable child process (bench/run/supervisor.py): a replaced process resumes
 the study exactly, and a trial whose process dies costs that one trial."""
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import psutil
 import pytest
 from optuna.trial import TrialState
 
-from bench import schema, store, supervisor
-from bench.errors import RunError
-from bench.runner import RunConfig
+from bench.core import schema, store
+from bench.core.errors import RunError
+from bench.run import supervisor
+from bench.run.runner import RunConfig
 from tests.test_reliability import QUICK, _cli, _running_with_epochs, _spawn, _wait_for
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -105,7 +106,7 @@ def test_processes_that_keep_dying_end_the_run(workdir: Path, storage_url: str,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """A trial process that dies before finishing anything, again and again, stops the
     run with one line instead of looping forever."""
-    import bench.workers
+    import bench.run.processes
 
     started: list[int] = []
 
@@ -114,7 +115,7 @@ def test_processes_that_keep_dying_end_the_run(workdir: Path, storage_url: str,
         return subprocess.Popen([sys.executable, "-c",
                                  "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"])
 
-    monkeypatch.setattr(bench.workers, "spawn_worker", dying)
+    monkeypatch.setattr(bench.run.processes, "spawn_worker", dying)
     cfg = RunConfig(searcher="random", preset="quick", storage=storage_url,
                     logdir=str(workdir / "runs"))
     with pytest.raises(RunError, match=r"died 3 times in a row.*SIGSEGV"):
@@ -123,17 +124,24 @@ def test_processes_that_keep_dying_end_the_run(workdir: Path, storage_url: str,
 
 
 def test_config_round_trips_through_the_command_line() -> None:
-    from bench.cli import _config, build_parser
+    from bench.cli import build_parser
+    from bench.run.runner import RunConfig
 
     cfg = RunConfig(searcher="tpe", seed=3, preset="quick", budget_epochs=7, epochs_per_trial=2,
                     max_trials=4, timeout=12.5, dataset="digits", image_size=(20, 10),
                     data_seed=2, storage="sqlite:///x.db", study="s", logdir="L",
                     sampler="random", pruner="median", batch_size=16, verbose=True)
-    args = build_parser().parse_args(["run", *supervisor.config_argv(cfg)])
-    assert _config(args, args.searcher, args.seed) == cfg
+    args = build_parser().parse_args(["run", *cfg.to_argv()])
+    assert RunConfig.from_args(args, args.searcher, args.seed) == cfg
     # issue 15: the objectives and the size cap reach the trial processes too
     mo = RunConfig(searcher="random", preset="quick", objectives=("val_loss", "params"),
                    max_params=5000)
-    args = build_parser().parse_args(["run", *supervisor.config_argv(mo)])
-    assert _config(args, args.searcher, args.seed) == mo
-    assert "--objectives" not in supervisor.config_argv(cfg)  # the default: no flag
+    args = build_parser().parse_args(["run", *mo.to_argv()])
+    assert RunConfig.from_args(args, args.searcher, args.seed) == mo
+    assert "--objectives" not in cfg.to_argv()  # the default: no flag
+    # every flag a run takes crosses (workers are started from it too)
+    full = RunConfig(searcher="tpe", seed=1, preset="quick", patience=0, trials_per_process=0,
+                     warm_start="old-study", artifacts="/tmp/a", kind="record", worker="w1.x",
+                     max_params=9, objectives=("val_loss", "params"))
+    args = build_parser().parse_args(["run", *full.to_argv()])
+    assert RunConfig.from_args(args, args.searcher, args.seed) == full

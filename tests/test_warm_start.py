@@ -178,8 +178,8 @@ def test_bench_run_warm_start(kt_project, workdir: Path, storage_url: str, capsy
 def test_replayed_warm_start_sees_the_history_and_keeps_the_budget(tmp_path: Path) -> None:
     """A replayed warm run goes through OptunaSearch(warm_start=...): its study starts with
     the N history trials, its new trials spend the same budget as the cold run's."""
-    from bench import surrogate
-    from bench.replay import ReplaySpec, random_history, replay_run
+    from bench.replay import surrogate
+    from bench.replay.simulation import ReplaySpec, random_history, replay_run
     from models.space import space_config
     from tests.test_replay import _synthetic_record
     fitted = surrogate.fit(_synthetic_record(epochs=4), space_config(), model="random_forest",
@@ -197,7 +197,7 @@ def test_replayed_warm_start_sees_the_history_and_keeps_the_budget(tmp_path: Pat
 
 
 def test_warm_start_replay_command_records_and_reports(tmp_path: Path, capsys) -> None:
-    from bench import report
+    from bench.report import results as report
     from tests.test_replay import _record_store
     url = f"sqlite:///{tmp_path / 'r.db'}"
     _record_store(url)

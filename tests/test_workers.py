@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from bench import schema
+from bench.core import schema
 from tests.conftest import require_server
 
 PG_URL = os.environ.get("BENCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -126,7 +126,7 @@ def test_killed_worker_trial_fails_and_rerun_resumes(study_name, tmp_path):
     finished = _check_exact(PG_URL, study_name, k)
     after = {t.number: t.value for t in finished}
     assert all(after.get(n) == v for n, v in before.items()), "a finished trial was lost or changed"
-    from bench.store import epochs_used
+    from bench.core.store import epochs_used
     expected = sum(t.user_attrs[schema.T_EPOCHS] for t in finished) + len(killed.intermediate_values)
     assert epochs_used(study) == expected
 
@@ -163,7 +163,7 @@ def _gone_within(pids: list[int], seconds: float) -> bool:
 
 LAUNCHER = """
 import sys, time
-from bench.workers import spawn_worker
+from bench.run.processes import spawn_worker
 worker = spawn_worker([sys.executable, "-c", "import time; time.sleep(120)"])
 print(worker.pid, flush=True)
 time.sleep(120)

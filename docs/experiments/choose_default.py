@@ -2,7 +2,7 @@
 default Optuna-backed search").
 
 Replays candidate sampler/pruner settings with the project's own replay code
-(``bench.replay.replay_run``: the searcher's real oracle, training looked up in the
+(``bench.replay.simulation.replay_run``: the searcher's real oracle, training looked up in the
 record's surrogate) on seeds 1000.. - not the seeds 0..99 that RESULTS.md's verdicts use,
 so the choice is not tested on the runs it was made on. Candidates that are not registry
 names are added to the registries in this process only (the forked workers inherit them).
@@ -29,14 +29,14 @@ from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-os.environ["OMP_NUM_THREADS"] = "1"  # as bench replay's workers (see bench/replay.py)
+os.environ["OMP_NUM_THREADS"] = "1"  # as bench replay's workers (see bench/replay/simulation.py)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402 - after the environment above
 import optuna  # noqa: E402
 import scipy.stats  # noqa: E402
 
-from bench import replay  # noqa: E402
+from bench.replay import simulation as replay  # noqa: E402
 from searchers import optuna_components  # noqa: E402
 
 Pruners = optuna.pruners

@@ -1,0 +1,1 @@
+"""The data sets: the generated ToonVision stand-in, digits, class folders."""

@@ -1,0 +1,1 @@
+"""Measurements: compare, memory, throughput, scaling, calibrate, overhead."""

@@ -1,0 +1,1 @@
+"""Recorded trials and the surrogate replay of searchers on them."""

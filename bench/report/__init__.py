@@ -1,0 +1,1 @@
+"""RESULTS.md: collect from the store, statistics, sections, plots; the dashboard."""

@@ -1,0 +1,1 @@
+"""One search and its processes: runner, trial processes, workers, tracking, TensorBoard."""
