@@ -73,7 +73,10 @@ def test_profiler_counts_exclusive_time_and_uninstalls():
     finally:
         p.uninstall()
     assert keras.backend.clear_session is original
-    assert overhead.install_profiler  # (installable again)
+    again = overhead.install_profiler()  # installable again, and uninstalled again
+    assert keras.backend.clear_session is not original
+    again.uninstall()
+    assert keras.backend.clear_session is original
     row = dict(zip(overhead.COMPONENTS, p.windows[0].seconds[overhead.OVER]))
     assert row["gc"] >= took * 0.9
     assert row["clear"] >= 0 and p.calls["keras.backend.clear_session"] == 1

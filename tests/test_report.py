@@ -334,3 +334,33 @@ def test_report_hides_a_password_with_an_at_sign(monkeypatch, tmp_path):
     md = write_report(url, tmp_path / "R.md", tmp_path / "r").read_text("utf-8")
     assert "postgresql://bench:***@127.0.0.1:1/optuna" in md
     assert "p@ss" not in md and "w0rd" not in md and "ss@" not in md
+
+
+def test_recorded_commands_lose_this_machines_paths(tmp_path, monkeypatch) -> None:
+    """No absolute path of the machine in a generated file: the project's own become
+    relative, others keep only their last part."""
+    from bench.report import render
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    line = (f"python -m bench memory --storage sqlite:///{tmp_path}/results/studies.db "
+            "--logdir /tmp/runs --searchers random,tpe@/tmp/before,tpe@/srv/old --out=/var/x.md")
+    assert render.machine_free(line) == (
+        "python -m bench memory --storage sqlite:///results/studies.db --logdir <dir>/runs "
+        "--searchers random,tpe@<dir>/before,tpe@<dir>/old --out=<dir>/x.md")
+    assert render.machine_free("python -m bench run --storage sqlite:///studies.db") == (
+        "python -m bench run --storage sqlite:///studies.db")  # relative: as it was
+
+
+def test_trial_overhead_is_wall_minus_fit_of_finished_trials() -> None:
+    import optuna
+    from optuna.trial import TrialState
+
+    from bench.core import schema, store
+
+    def trial(state, **attrs):
+        return optuna.trial.create_trial(state=state, user_attrs=attrs,
+                                         value=1.0 if state == TrialState.COMPLETE else None)
+    assert store.trial_overhead(trial(TrialState.COMPLETE, **{schema.T_WALL: 3.5, schema.T_FIT: 3.0})) == 0.5
+    assert store.trial_overhead(trial(TrialState.PRUNED, **{schema.T_WALL: 2.0, schema.T_FIT: 1.25})) == 0.75
+    assert store.trial_overhead(trial(TrialState.FAIL, **{schema.T_WALL: 9.0, schema.T_FIT: 1.0})) is None
+    assert store.trial_overhead(trial(TrialState.COMPLETE, **{schema.T_WALL: 3.0})) is None

@@ -25,6 +25,9 @@ MAX_PARAMS_CONSTRAINT = "max_params"  # Optuna constraint: n_params - max_params
 
 # study user attr keys
 STUDY_BENCH = "bench"          # dict: kind, searcher, seed, dataset, budget, space, versions, ...
+# In the ``bench`` dict: why the run's clocks are not a timing measurement (e.g. it ran two
+# at a time); the report then shows none of its wall seconds or overhead.
+B_TIMING_NOTE = "timing_not_measured"
 STUDY_SURROGATE = "surrogate_fidelity"  # bench record: the replay surrogate's held-out scores
 STUDY_RETRAIN = "retrain"      # dict: test_accuracy, test_loss, n_params, params, epochs
 # multi-objective runs: list of {trial, params, n_params, val_loss, test_accuracy, test_loss}

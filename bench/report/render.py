@@ -118,3 +118,22 @@ def write_whole(path: Path, data: bytes) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+_SQLITE_ABS = re.compile(r"sqlite:///(/[^\s'\",]+)")
+_ABS_PATH = re.compile(r"(?<=[\s=@,])(/[^\s'\",]+)")
+
+
+def machine_free(text: str) -> str:
+    """A recorded command line without this machine's absolute paths: those inside the
+    project become relative to it (where the report runs), any other is shown as
+    ``<dir>/<its last part>`` (a temporary folder, another checkout)."""
+    here = Path.cwd().resolve()
+
+    def shown(path: str) -> str:
+        try:
+            return Path(path).resolve().relative_to(here).as_posix()
+        except ValueError:
+            return f"<dir>/{Path(path).name}"
+    text = _SQLITE_ABS.sub(lambda m: "sqlite:///" + shown(m.group(1)), text)
+    return _ABS_PATH.sub(lambda m: shown(m.group(1)), text)

@@ -90,7 +90,8 @@ def _load_run(rdb: optuna.storages.BaseStorage, name: str, bench: dict,
               budget_epochs=float(budget) if budget is not None else None, trials=trials,
               retrain=retrain if isinstance(retrain, dict) else None,
               used=store.epochs_used(everything),
-              preset=str(bench["preset"]) if bench.get("preset") is not None else None)
+              preset=str(bench["preset"]) if bench.get("preset") is not None else None,
+              timing_note=str(bench[schema.B_TIMING_NOTE]) if bench.get(schema.B_TIMING_NOTE) else None)
     if summary is not None and len(summary.directions) > 1:
         front = summary.user_attrs.get(STUDY_RETRAIN_FRONT)
         run.objectives = _objectives(summary, bench)
@@ -260,6 +261,7 @@ class SearcherStats:
     pruned: int = 0
     failed: int = 0
     overhead: float | None = None        # median over pooled COMPLETE/PRUNED trials of wall - fit
+    timing_note: str | None = None       # a run's clocks are not a measurement: no wall figures
 
 
 def searcher_stats(runs: Sequence[Run], target: float | None) -> SearcherStats:
@@ -285,6 +287,9 @@ def searcher_stats(runs: Sequence[Run], target: float | None) -> SearcherStats:
         s.failed += sum(t.state == TrialState.FAIL for t in run.trials)
         overheads += [o for t in run.trials if (o := store.trial_overhead(t)) is not None]
     s.overhead = median(overheads)
+    notes = sorted({r.timing_note for r in runs if r.timing_note})
+    if notes:  # not a timing measurement: no wall seconds, no overhead
+        s.timing_note, s.overhead, s.to_target_wall = "; ".join(notes), None, []
     return s
 
 
@@ -414,7 +419,12 @@ def render_search(stats: Sequence[SearcherStats], target: float | None,
              f"{sum(math.isfinite(x) for x in s.to_target_epochs)}/{len(s.seeds)}"
              if target is not None else render.DASH,
              f"{s.complete} / {s.pruned} / {s.failed}", render.number(s.overhead, 3)) for s in stats]
-    return lines + render.table(SEARCH_HEADER, rows) + _left_out(empty or {}) + render_verdict(stats)
+    untimed = sorted({s.timing_note for s in stats if s.timing_note})
+    timing = ([f"Wall seconds and overhead are left out (—) for runs whose clocks are not a "
+               f"timing measurement: {'; '.join(untimed)}. Per-trial cost is measured by "
+               f"`bench overhead`, run alone.", ""] if untimed else [])
+    return (lines + render.table(SEARCH_HEADER, rows) + timing + _left_out(empty or {})
+            + render_verdict(stats))
 
 
 def _short_runs(s: SearcherStats) -> str:
@@ -805,7 +815,7 @@ def render_replays(dataset: str, group: DatasetStudies, out_dir: Path,
 
 
 def _command(bench: dict) -> list[str]:
-    return ["```", str(bench.get("command", "(not recorded)")), "```", ""]
+    return ["```", render.machine_free(str(bench.get("command", "(not recorded)"))), "```", ""]
 
 
 def render_provenance(group: DatasetStudies) -> list[str]:
@@ -945,7 +955,9 @@ def render_overhead(group: DatasetStudies) -> list[str]:
     """Per-trial overhead side by side (``bench overhead``), with its breakdown."""
     lines: list[str] = []
     for name, b in group.extra.get(schema.KIND_OVERHEAD, []):
-        results = [r for r in b.get("results", []) if isinstance(r, dict)]
+        # NAME@PATH rows measured another checkout alongside: history, kept in the store
+        results = [r for r in b.get("results", []) if isinstance(r, dict)
+                   and "@" not in str(r.get("searcher"))]
         if not results:
             continue
         lines += [f"### Per-trial overhead, preset `{b.get('preset')}` (study `{name}`)", "",
@@ -981,7 +993,8 @@ def render_overhead(group: DatasetStudies) -> list[str]:
         rows.append(["SQL commits per trial",
                      *(render.number(sum((r.get("sql_commits") or {}).values()), 1) for r in results)])
         lines += render.table(header, rows)
-        lines += [f"- {v.get('text')}" for v in b.get("verdicts", []) if isinstance(v, dict)]
+        lines += [f"- {v.get('text')}" for v in b.get("verdicts", []) if isinstance(v, dict)
+                  and "@" not in str(v.get("text", "")).split(":")[0]]
         lines += ["", f"- machine: {render.json_text(b.get('machine'))}", ""] + _command(b)
     return lines
 
@@ -1023,7 +1036,7 @@ def render_memory(group: DatasetStudies) -> list[str]:
                 commands.setdefault(str(r["command"]), []).append(s)
         if len(commands) > 1:
             for command, names in commands.items():
-                lines += [f"{', '.join(names)}:", "", "```", command, "```", ""]
+                lines += [f"{', '.join(names)}:", "", "```", render.machine_free(command), "```", ""]
         else:
             lines += _command(b)
     return lines
@@ -1198,10 +1211,122 @@ def _answer_real(dataset: str, runs: dict[str, list[Run]], group: DatasetStudies
     return [" ".join(lines), ""]
 
 
+# ----------------------------------------------------------------------------- at a glance
+GLANCE_HEADER = ("data set", "recommended searcher", "against the other library's best",
+                 "epochs to RandomSearch's quality", "overhead per trial", "memory")
+
+
+def _glance_preset(group: DatasetStudies) -> str | None:
+    """The replay preset the glance reads: ``standard`` where it was replayed."""
+    presets = [p for p, runs in group.replays.items() if runs]
+    return "standard" if "standard" in presets else (sorted(presets)[0] if presets else None)
+
+
+def _glance_verdict(runs: dict[str, list[Run]], mine: str, other: str, weak: float | None) -> str:
+    """The test of ``mine`` against ``other`` at the full budget, in words."""
+    pair = [v for v in _verdicts_at_full_budget(runs) if {v.a, v.b} == {mine, other}]
+    if not pair:
+        return f"no verdict: `{mine}` and `{other}` were not tested against each other"
+    v = pair[0]
+    seeds = f"{min(v.n)} seeds each" if v.n[0] == v.n[1] else f"{v.n[0]} and {v.n[1]} seeds"
+    if v.winner is None:
+        text = f"no significant difference from `{other}` ({seeds}, p = {min(v.p_adjusted):.2g})"
+    else:
+        word = "better than" if v.winner == mine else "worse than"
+        p = v.p_adjusted[0 if v.winner == v.a else 1]
+        text = f"{word} `{other}` (p = {p:.2g}, {seeds})"
+    if weak is not None:
+        text += f"; weak evidence: the replay's surrogate ranks configurations at Spearman {weak:.2f} (< 0.8)"
+    return text
+
+
+def _weak_surrogate(group: DatasetStudies, preset: str) -> float | None:
+    for _, b in group.extra.get(schema.KIND_REPLAY_SUMMARY, []):
+        rho = (b.get("surrogate") or {}).get("spearman_best") if str(b.get("preset")) == preset else None
+        if isinstance(rho, (int, float)) and rho < schema.SURROGATE_MIN_SPEARMAN:
+            return float(rho)
+    return None
+
+
+def _glance_overhead(group: DatasetStudies, searcher: str) -> str:
+    """The searcher's median overhead per trial from ``bench overhead`` (measured alone,
+    side by side with RandomSearch), the standard preset's where it was measured."""
+    found = []
+    for _, b in group.extra.get(schema.KIND_OVERHEAD, []):
+        rows = {str(r.get("searcher")): r for r in b.get("results", []) if isinstance(r, dict)}
+        if b.get("artifacts") or searcher not in rows:
+            continue
+        found.append((b.get("preset") != "standard", str(b.get("preset")), rows))
+    if not found:
+        return "not measured"
+    _, preset, rows = min(found, key=lambda f: (f[0], f[1]))
+    mine = rows[searcher].get("median_overhead_s")
+    ref = rows.get(RANDOM_SEARCHER, {}).get("median_overhead_s")
+    if not isinstance(mine, (int, float)):
+        return "not measured"
+    ratio = f", {mine / ref:.2f}x RandomSearch's" if isinstance(ref, (int, float)) and ref else ""
+    return f"{render.number(mine, 3)} s{ratio} (preset `{preset}`)"
+
+
+def _glance_memory(group: DatasetStudies, searcher: str) -> str:
+    """Peak resident memory of a trial process and growth over the measured trials."""
+    for _, b in group.extra.get(KIND_MEMORY, []):
+        rows = b.get("searchers")
+        row = rows.get(searcher) if isinstance(rows, dict) else None
+        if isinstance(row, dict) and row.get("peak_trial_process_mb") is not None:
+            return (f"{render.number(row.get('peak_trial_process_mb'), 0)} MiB peak, "
+                    f"{render.number(row.get('growth_mb'), 0)} MiB growth over "
+                    f"{render.json_text(row.get('trials'))} trials")
+    return "not measured"
+
+
+def glance_row(dataset: str, group: DatasetStudies) -> tuple[str, ...]:
+    """One data set's answer in a row: the recommended searcher (the default ``optuna``
+    unless a searcher is significantly better than it in the replay at the full budget),
+    its test against the other library's best (lowest median), its epochs to RandomSearch's
+    median full-budget quality, its cost per trial and its memory."""
+    preset = _glance_preset(group)
+    if preset is None:
+        return (f"`{dataset}`", "no verdict: no replay (too few seeds for a test)", "", "", "", "")
+    runs = group.replays[preset]
+    best = {s: float(np.median([best_within(r, [100])[0] for r in rs])) for s, rs in runs.items()}
+    mine = DEFAULT_SEARCHER if DEFAULT_SEARCHER in best else min(best, key=lambda s: (best[s], s))
+    # the default stands unless another searcher is significantly better than it
+    beaten_by = [v.winner for v in _verdicts_at_full_budget(runs)
+                 if mine in (v.a, v.b) and v.winner not in (None, mine)]
+    if beaten_by:
+        mine = min(beaten_by, key=lambda s: (best[s], s))
+    others = {s: v for s, v in best.items() if runs[s][0].backend != runs[mine][0].backend}
+    verdict = (_glance_verdict(runs, mine, min(others, key=lambda s: (others[s], s)),
+                               _weak_surrogate(group, preset))
+               if others else "no verdict: only one library was replayed")
+    budget = median(r.budget_epochs for rs in runs.values() for r in rs if r.budget_epochs)
+    target = replay_target(runs)
+    if target is None or not math.isfinite(target) or not budget:
+        epochs = "no RandomSearch replay"
+    else:
+        spent = epochs_to_target(runs[mine], target)
+        epochs = (f"{render.count(spent)} of {render.count(budget)}" if math.isfinite(spent)
+                  else f"not within {render.count(budget)} (most seeds)")
+    library = "Optuna-backed" if runs[mine][0].backend == BACKEND_OPTUNA else "KerasTuner's own"
+    return (f"`{dataset}`", f"`{mine}` ({library})", verdict, epochs,
+            _glance_overhead(group, mine), _glance_memory(group, mine))
+
+
+def render_glance(data: dict[str, DatasetStudies]) -> list[str]:
+    """The answer in one table (README's "Which searcher should I use?" quotes it)."""
+    rows = [glance_row(d, data[d]) for d in sorted(data)]
+    return render.table(GLANCE_HEADER, rows)
+
+
 def render_answer(data: dict[str, DatasetStudies], notes: str | None) -> list[str]:
     lines = ["## Answer", "",
-             "Generated from the store below: the replay benchmark (many seeds, simulated "
-             "training) says who wins and how sure we are; the real runs check it.", ""]
+             "Which searcher finds the best model for the least compute, per data set: the "
+             "replay benchmark (many seeds, simulated training) names it and tests it against "
+             "the other library's best searcher at the full budget; cost and memory are "
+             "measured alone, side by side. Every figure is read from the store below.", ""]
+    lines += render_glance(data)
+    lines += ["The same, in more words (real runs check the replay):", ""]
     for dataset in sorted(data):
         lines += answer_for(dataset, data[dataset])
     if notes:

@@ -31,6 +31,7 @@ class Run:
     directions: tuple[str, ...] = (schema.DIRECTION,)
     bench: dict = field(default_factory=dict)
     retrain_front: list[dict] | None = None
+    timing_note: str | None = None  # why its wall seconds are not a measurement (not shown)
 
 
 @dataclass

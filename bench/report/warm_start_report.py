@@ -54,7 +54,7 @@ def render_warm_start(records: list[tuple[str, dict[str, Any]]]) -> list[str]:
                   f"surrogate {render.json_text((b.get('surrogate') or {}).get('model'))}, "
                   f"held-out Spearman {render.number((b.get('surrogate') or {}).get('spearman_best'), 3)}",
                   f"- machine: {render.json_text(b.get('machine'))}", "",
-                  "```", str(b.get("command", "(not recorded)")), "```", ""]
+                  "```", render.machine_free(str(b.get("command", "(not recorded)"))), "```", ""]
     return lines
 
 
