@@ -17,7 +17,9 @@ from searchers.errors import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = flags.Parser(prog="python -m bench", description=__doc__)
+    parser = flags.Parser(prog="python -m bench", description=(
+        "Tune a KerasTuner build_model(hp) with Optuna, benchmark KerasTuner's searchers "
+        "against it on one search space, and report (python -m bench COMMAND --help)."))
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         description = command.description() if callable(command.description) else command.description
@@ -29,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """The parsed command line, with ``argv``: the arguments as given (what measurements
-    record as their command, what ``--workers`` workers re-run); each command's settings
-    are built from this (``<Command>Settings.from_args``)."""
+    record as their command); each command's settings are built from this
+    (``<Command>Settings.from_args``, ``RunConfig.from_args``)."""
     args = build_parser().parse_args(argv)
     args.argv = list(argv)
     return args
