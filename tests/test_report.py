@@ -347,19 +347,24 @@ def test_report_hides_a_password_with_an_at_sign(tmp_path, monkeypatch, capsys):
         assert part not in md and part not in printed.out and part not in printed.err
 
 
-def test_recorded_commands_lose_this_machines_paths(tmp_path, monkeypatch) -> None:
-    """No absolute path of the machine in a generated file: the project's own become
-    relative, others keep only their last part."""
+def test_recorded_commands_lose_this_machines_paths() -> None:
+    """No absolute path of a machine in a generated file, and the same text in every
+    checkout: the report's own store shown as the report names it, any other path by its
+    last part."""
     from bench.report import render
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "results").mkdir()
-    line = (f"python -m bench memory --storage sqlite:///{tmp_path}/results/studies.db "
+    line = ("python -m bench memory --storage sqlite:////work/x/results/studies.db "
             "--logdir /tmp/runs --searchers random,tpe@/tmp/before,tpe@/srv/old --out=/var/x.md")
-    assert render.machine_free(line) == (
-        "python -m bench memory --storage sqlite:///results/studies.db --logdir <dir>/runs "
-        "--searchers random,tpe@<dir>/before,tpe@<dir>/old --out=<dir>/x.md")
-    assert render.machine_free("python -m bench run --storage sqlite:///studies.db") == (
-        "python -m bench run --storage sqlite:///studies.db")  # relative: as it was
+    token = render.project_files.set(("results/studies.db",))
+    try:
+        assert render.machine_free(line) == (
+            "python -m bench memory --storage sqlite:///results/studies.db --logdir <dir>/runs "
+            "--searchers random,tpe@<dir>/before,tpe@<dir>/old --out=<dir>/x.md")
+        assert render.machine_free("python -m bench run --storage sqlite:///studies.db") == (
+            "python -m bench run --storage sqlite:///studies.db")  # relative: as it was
+    finally:
+        render.project_files.reset(token)
+    assert render.machine_free("--storage sqlite:////work/x/results/studies.db") == (
+        "--storage sqlite:///<dir>/studies.db")  # a report of another store
 
 
 def test_trial_overhead_is_wall_minus_fit_of_finished_trials() -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import json
 import math
@@ -122,18 +123,23 @@ def write_whole(path: Path, data: bytes) -> None:
 
 _SQLITE_ABS = re.compile(r"sqlite:///(/[^\s'\",]+)")
 _ABS_PATH = re.compile(r"(?<=[\s=@,])(/[^\s'\",]+)")
+# Files of the project a report knows by their relative path (its own store): an absolute
+# path recorded on some machine that ends in one is shown as that (``write_report`` sets it).
+project_files: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "project_files", default=())
 
 
 def machine_free(text: str) -> str:
-    """A recorded command line without this machine's absolute paths: those inside the
-    project become relative to it (where the report runs), any other is shown as
-    ``<dir>/<its last part>`` (a temporary folder, another checkout)."""
-    here = Path.cwd().resolve()
+    """A recorded command line without the recording machine's absolute paths: one that
+    ends in a file the report knows (its store) is shown relative, as the report names it;
+    any other as ``<dir>/<its last part>`` (a temporary folder, another checkout). The same
+    store gives the same text on every machine and in every checkout."""
+    known = project_files.get()
 
     def shown(path: str) -> str:
-        try:
-            return Path(path).resolve().relative_to(here).as_posix()
-        except ValueError:
-            return f"<dir>/{Path(path).name}"
+        for relative in known:
+            if path.endswith("/" + relative.lstrip("./")):
+                return relative
+        return f"<dir>/{Path(path).name}"
     text = _SQLITE_ABS.sub(lambda m: "sqlite:///" + shown(m.group(1)), text)
     return _ABS_PATH.sub(lambda m: shown(m.group(1)), text)

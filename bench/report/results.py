@@ -1202,21 +1202,26 @@ def write_report(storage: str, out: str | Path = "RESULTS.md",
     data = collect(storage)
     out, plots = Path(out), Path(plots_dir)
     _check_targets(out, plots)
-    with render.staged() as figures:
-        text = _render(storage, data, out, plots)
-        written: list[Path] = []
-        target = out
-        try:  # every figure, then RESULTS.md: each whole (a full disk leaves no half file)
-            for target, content in [*figures.items(), (out, text.encode("utf-8"))]:
-                render.write_whole(target, content)
-                written.append(target)
-        except OSError as exc:
-            message = (f"cannot write {target}: {exc.strerror or exc}"
-                       + (f" ({len(written)} plot(s) already replaced; RESULTS.md not written)"
-                          if written else "; nothing was written"))
-            if exc.errno == errno.ENOSPC:
-                raise RunError(message) from None
-            raise UserError(message) from None
+    own = storage[len("sqlite:///"):] if storage.startswith("sqlite:///") else ""
+    token = render.project_files.set((own,) if own and not own.startswith("/") else ())
+    try:
+        with render.staged() as figures:
+            text = _render(storage, data, out, plots)
+            written: list[Path] = []
+            target = out
+            try:  # every figure, then RESULTS.md: each whole (a full disk leaves no half file)
+                for target, content in [*figures.items(), (out, text.encode("utf-8"))]:
+                    render.write_whole(target, content)
+                    written.append(target)
+            except OSError as exc:
+                message = (f"cannot write {target}: {exc.strerror or exc}"
+                           + (f" ({len(written)} plot(s) already replaced; RESULTS.md not written)"
+                              if written else "; nothing was written"))
+                if exc.errno == errno.ENOSPC:
+                    raise RunError(message) from None
+                raise UserError(message) from None
+    finally:
+        render.project_files.reset(token)
     return out
 
 
