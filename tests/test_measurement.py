@@ -115,6 +115,13 @@ def test_each_command_gets_typed_settings_from_its_flags() -> None:
     cal = calibrate.CalibrateSettings.from_args(cli.parse_args(["calibrate", "--configs", "5"]))
     assert (cal.configs, cal.epochs, cal.storage) == (5, 20, schema.DEFAULT_STORAGE)
 
+    from bench.replay.simulation import ReplaySettings
+    replay = ReplaySettings.from_args(cli.parse_args(["replay", "--seeds", "3", "--searchers", "tpe",
+                                                      "--jobs", "2", "--compact"]))
+    assert (replay.seeds, replay.searchers, replay.jobs, replay.compact) == (3, "tpe", 2, True)
+    assert replay.argv[0] == "replay" and replay.storage == schema.DEFAULT_STORAGE
+    assert ReplaySettings.from_args(cli.parse_args(["replay"])) == ReplaySettings(argv=("replay",),
+                                                                                    jobs=replay_jobs())
     record = RecordSettings.from_args(cli.parse_args(["record", "--configs", "4", "--seed", "2"]))
     assert record.study_name == "toon-record-standard-s2" and record.repeats == 10
 
@@ -159,3 +166,8 @@ def test_project_logs_reach_stderr_as_plain_lines(capsys: pytest.CaptureFixture,
         assert capsys.readouterr().err == "a debug line\n"
     finally:
         logs.configure_logging()
+
+
+def replay_jobs() -> int:
+    import os
+    return os.cpu_count() or 1

@@ -46,7 +46,7 @@ def test_an_interrupted_replace_keeps_every_run_it_did_not_replace(
 
 def replay_args(argv: list[str]):
     from bench.cli import parse_args
-    return parse_args(argv)
+    return replay.ReplaySettings.from_args(parse_args(argv))
 
 
 def test_a_study_of_another_objective_or_direction_is_refused(tmp_path: Path) -> None:

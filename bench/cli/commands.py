@@ -261,8 +261,8 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from bench.replay.simulation import run_replay
-    return run_replay(args)
+    from bench.replay.simulation import ReplaySettings, run_replay
+    return run_replay(ReplaySettings.from_args(args))
 
 
 def _searchers_named() -> str:

@@ -37,7 +37,7 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,33 @@ from searchers import seam
 
 # Replayed trials get completion times on this simulated calendar (the report orders by it).
 CLOCK_ORIGIN = datetime.datetime(2000, 1, 1)
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    """``bench replay``: which searchers, how many seeds, on which record and budget."""
+
+    searchers: str = "random,hyperband,bayesian,tpe,bohb"
+    seeds: int = 100
+    seed: int = 0
+    dataset: str = "toon"
+    preset: str = "standard"
+    budget_epochs: int | None = None
+    epochs_per_trial: int | None = None
+    patience: int | None = None
+    record: str | None = None
+    model: str | None = None
+    storage: str = schema.DEFAULT_STORAGE
+    jobs: int = 1
+    replace: bool = False
+    warm_start_random: int | None = None
+    compact: bool = False
+    argv: tuple[str, ...] = ()
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "ReplaySettings":
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if f.name != "argv"},
+                   argv=tuple(getattr(args, "argv", ())))
 
 
 @dataclass(frozen=True)
@@ -368,7 +395,7 @@ def compact_run(run: ReplayedRun, budget: int, key: str) -> dict[str, Any]:
     }
 
 
-def run_replay(args: argparse.Namespace) -> int:
+def run_replay(args: ReplaySettings) -> int:
     from bench.core.measurement import command_line
     from bench.core.provenance import machine, versions
     from bench.replay.record import record_study_name
@@ -376,7 +403,7 @@ def run_replay(args: argparse.Namespace) -> int:
     from searchers.base import SearchSettings
     from searchers.registry import get_searcher
 
-    if getattr(args, "warm_start_random", None) is not None:
+    if args.warm_start_random is not None:
         return run_warm_start(args)
     searchers = [s.strip() for s in args.searchers.split(",") if s.strip()]
     choices = {entry: _parse_searcher(entry) for entry in searchers}
@@ -485,7 +512,7 @@ def warm_start_study_name(dataset: str, preset: str, history: int) -> str:
     return f"{summary_study_name(dataset, preset)}-warm{history}"
 
 
-def run_warm_start(args: argparse.Namespace) -> int:
+def run_warm_start(args: ReplaySettings) -> int:
     """``--warm-start-random N``: per seed and Optuna-backed searcher, a cold run and a run
     warm-started from N random configurations (``OptunaSearch(warm_start=...)``), the same
     budget for the new trials; one measurement study holds both bests per seed."""
@@ -494,7 +521,7 @@ def run_warm_start(args: argparse.Namespace) -> int:
     from bench.run.presets import get_preset
     from searchers.registry import get_searcher
 
-    n = args.warm_start_random
+    n = args.warm_start_random or 0  # set: run_replay calls this only then
     if n < 1:
         raise UserError(f"--warm-start-random must be >= 1 (got {n})")
     if args.seeds < 1:
@@ -592,7 +619,7 @@ def _store_run(rdb: Any, name: str, run: ReplayedRun, record: str, fid: dict[str
     })
 
 
-def _store_summary(study: Any, args: argparse.Namespace, command: str, searchers: list[str],
+def _store_summary(study: Any, args: ReplaySettings, command: str, searchers: list[str],
                    record: str, fid: dict[str, Any], wall: float, budget: int, epochs: int,
                    patience: int, machine: str, versions: dict[str, str], replayed: int) -> None:
     """The replay commands' provenance (``commands``: every command that replayed runs into
