@@ -263,7 +263,7 @@ def test_answer_opens_the_report_with_the_winner_its_verdicts_and_epochs(report)
                      r"Holm-adjusted p = [0-9.e-]+, n = 6 vs 6\)", answer)
     # RandomSearch's median 0.475 is met by tpe's first trial (0.30..0.35): 5 of 20 epochs
     assert ("- `tpe` reaches RandomSearch's median full-budget quality (0.4750) after 5 epochs "
-            "(median over seeds; a third of the budget is 6.7: met).") in answer
+            "(median over seeds); within a third of the budget (6.7 epochs): target met.") in answer
     assert "**`toon`, real runs:** `tpe` median best val_loss 0.3000 over 2 seed(s)" in answer
 
 

@@ -121,7 +121,7 @@ def test_mann_whitney_hand_case():
     assert v.p_adjusted == pytest.approx((0.1, 1.0))
     assert v.winner is None and v.n == (3, 3)
     assert v.line() == ("no significant difference between tpe and random at 100% budget "
-                        "(adjusted p = 0.1 / 1)")
+                        "(Holm-adjusted p = 0.1 that tpe is lower, 1 that random is)")
 
 
 def test_pairwise_winner_line_and_family():

@@ -1000,13 +1000,14 @@ def answer_for(dataset: str, group: DatasetStudies) -> list[str]:
         target = replay_target(runs)
         if target is not None and math.isfinite(target) and budget:
             spent = epochs_to_target(runs[focus], target)
-            verdict = "met" if spent <= budget / 3 else "not met"
+            third = render.count(budget / 3)
+            verdict = (f"within a third of the budget ({third} epochs): target met" if spent <= budget / 3
+                       else f"not within a third of the budget ({third} epochs): target not met")
             reached = (f"reaches RandomSearch's median full-budget quality ({render.number(target)}) after "
-                       f"{render.count(spent)} epochs (median over seeds;" if math.isfinite(spent) else
+                       f"{render.count(spent)} epochs (median over seeds)" if math.isfinite(spent) else
                        f"does not reach RandomSearch's median full-budget quality ({render.number(target)}) "
-                       f"in most runs (median over seeds: never;")
-            lines.append(f"- `{focus}` {reached} a third of the budget is {render.count(budget / 3)}: "
-                         f"{verdict}).")
+                       f"in most runs")
+            lines.append(f"- `{focus}` {reached}; {verdict}.")
         lines.append("")
     if group.runs:
         lines += _answer_real(dataset, group.runs, group)

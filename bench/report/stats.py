@@ -172,7 +172,8 @@ class Verdict:
         """One sentence for the report."""
         if self.winner is None:
             return (f"no significant difference between {self.a} and {self.b} at {self.label} "
-                    f"(adjusted p = {_p(self.p_adjusted[0])} / {_p(self.p_adjusted[1])})")
+                    f"(Holm-adjusted p = {_p(self.p_adjusted[0])} that {self.a} is lower, "
+                    f"{_p(self.p_adjusted[1])} that {self.b} is)")
         first = self.winner == self.a
         loser = self.b if first else self.a
         p = self.p_adjusted[0 if first else 1]
