@@ -361,14 +361,22 @@ def _library_private_names(package: str) -> set[str]:
     root = Path(importlib.import_module(package).__file__).parent
     names: set[str] = set()
     for path in root.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                names.add(node.name)
-            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-                names.add(node.attr)
-            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                names.add(node.id)
+        names |= _defined_names(ast.parse(path.read_text(encoding="utf-8")))
     return {n for n in names if n.startswith("_") and not n.startswith("__")}
+
+
+def _defined_names(tree: Any) -> set[str]:
+    """Names a module defines: functions, classes, assigned attributes and variables."""
+    import ast
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return names
 
 
 def _our_files() -> list[Path]:
@@ -386,13 +394,7 @@ def test_private_library_names_appear_only_in_the_seam() -> None:
     trees = {}
     for path in _our_files():
         tree = trees[path] = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                ours.add(node.name)
-            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
-                ours.add(node.attr)
-            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                ours.add(node.id)
+        ours |= _defined_names(tree)
     # the Tuner methods a subclass calls or overrides, declared (and checked) in the seam
     declared = {name for names in seam.KT_PRIVATE_METHODS.values() for name in names}
     theirs = (_library_private_names("keras_tuner") | _library_private_names("optuna")) - ours - declared

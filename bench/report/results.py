@@ -1073,9 +1073,9 @@ def _glance_preset(group: DatasetStudies) -> str | None:
     return "standard" if "standard" in presets else (sorted(presets)[0] if presets else None)
 
 
-def _glance_verdict(runs: dict[str, list[Run]], mine: str, other: str, weak: float | None) -> str:
+def _glance_verdict(verdicts: list[Any], mine: str, other: str, weak: float | None) -> str:
     """The test of ``mine`` against ``other`` at the full budget, in words."""
-    pair = [v for v in _verdicts_at_full_budget(runs) if {v.a, v.b} == {mine, other}]
+    pair = [v for v in verdicts if {v.a, v.b} == {mine, other}]
     if not pair:
         return f"no verdict: `{mine}` and `{other}` were not tested against each other"
     v = pair[0]
@@ -1143,12 +1143,12 @@ def glance_row(dataset: str, group: DatasetStudies) -> tuple[str, ...]:
     best = {s: float(np.median([best_within(r, [100])[0] for r in rs])) for s, rs in runs.items()}
     mine = DEFAULT_SEARCHER if DEFAULT_SEARCHER in best else min(best, key=lambda s: (best[s], s))
     # the default stands unless another searcher is significantly better than it
-    beaten_by = [v.winner for v in _verdicts_at_full_budget(runs)
-                 if mine in (v.a, v.b) and v.winner not in (None, mine)]
+    verdicts = _verdicts_at_full_budget(runs)
+    beaten_by = [v.winner for v in verdicts if mine in (v.a, v.b) and v.winner not in (None, mine)]
     if beaten_by:
         mine = min(beaten_by, key=lambda s: (best[s], s))
     others = {s: v for s, v in best.items() if runs[s][0].backend != runs[mine][0].backend}
-    verdict = (_glance_verdict(runs, mine, min(others, key=lambda s: (others[s], s)),
+    verdict = (_glance_verdict(verdicts, mine, min(others, key=lambda s: (others[s], s)),
                                _weak_surrogate(group, preset))
                if others else "no verdict: only one library was replayed")
     budget = median(r.budget_epochs for rs in runs.values() for r in rs if r.budget_epochs)
