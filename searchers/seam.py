@@ -280,7 +280,8 @@ def tensorboard_domain(hp: Any) -> Any:
     declared (not as sampled), or None for a kind TensorBoard should infer. A stepped
     numeric grid of at most ``MAX_DISCRETE`` values is discrete, the same grid as
     :func:`distribution`'s."""
-    from tensorboard.plugins.hparams import api as hp_api
+    # summary_v2, not hparams.api: the api module imports TensorFlow (its Keras callback)
+    from tensorboard.plugins.hparams import summary_v2 as hp_api
     try:
         kind = hp_class_name(hp)
     except TypeError:

@@ -68,6 +68,8 @@ def _throughput_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--storage", default=schema.DEFAULT_STORAGE)
+    flags.add_backend(p, several=True)
+    p.add_argument("--epoch-times", help=argparse.SUPPRESS)  # one backend of a side-by-side run
 
 
 def _memory_flags(p: argparse.ArgumentParser) -> None:

@@ -104,4 +104,14 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="keep the best trials' checkpoints in this Optuna artifact store too "
                         "(a folder every machine mounts, or S3): get_best_models and the "
                         "dashboard find them from any machine")
+    add_backend(p)
     p.add_argument("-v", "--verbose", action="store_true", help="show Keras epoch output")
+
+
+def add_backend(p: argparse.ArgumentParser, several: bool = False) -> None:
+    from bench.core.backends import BACKENDS
+    names = "|".join(BACKENDS)
+    p.add_argument("--backend", metavar=f"{names}{'[,...]' if several else ''}",
+                   help="the Keras backend to train on (default: KERAS_BACKEND, else "
+                        "tensorflow; jax and torch need the [jax] / [torch] extras)"
+                   + ("; several, comma-separated: measured side by side" if several else ""))

@@ -13,9 +13,13 @@ _VERSIONED = ("tensorflow-cpu", "tensorflow", "keras", "keras-tuner", "optuna",
               "optuna-dashboard", "tensorboard", "numpy", "sqlalchemy")
 
 
+# the Keras backend's own packages, recorded where a run trains on that backend
+_BACKEND_VERSIONED = {"jax": ("jax", "jaxlib"), "torch": ("torch",)}
+
+
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
-    for dist in _VERSIONED:
+    for dist in _VERSIONED + _BACKEND_VERSIONED.get(os.environ.get("KERAS_BACKEND", ""), ()):
         try:
             found[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

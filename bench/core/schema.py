@@ -38,6 +38,7 @@ KIND_SEARCH = "search"
 KIND_BASELINE = "baseline"
 KIND_COMPARE = "compare"
 KIND_THROUGHPUT = "throughput"
+KIND_BACKEND_THROUGHPUT = "backend_throughput"  # bench throughput --backend A,B,...: a row each
 KIND_MEMORY = "memory"
 KIND_OVERHEAD = "overhead"
 KIND_SCALING = "scaling"

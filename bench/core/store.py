@@ -291,6 +291,9 @@ def open_study(storage: optuna.storages.BaseStorage, name: str, bench_attrs: Map
         # Studies from before the key ran with every preset's patience, 3.
         if _canon(old.get("patience", 3)) != _canon(bench_attrs.get("patience", 3)):
             diffs.append("patience (early stopping)")
+        # Studies from before the key ran on TensorFlow.
+        if old.get("keras_backend", "tensorflow") != bench_attrs.get("keras_backend", "tensorflow"):
+            diffs.append("Keras backend")
         if [d.name.lower() for d in summary.directions] != _directions(bench_attrs):
             diffs.append("direction")
         if diffs:

@@ -14,7 +14,7 @@ from typing import Any, cast
 import optuna
 from optuna.trial import TrialState
 
-from bench.core import schema, store
+from bench.core import backends, schema, store
 from bench.core.errors import UserError
 from bench.core.measurement import command_line, record_measurement
 from bench.run.runner import RunConfig, format_summary, run_search
@@ -78,9 +78,12 @@ def run_compare(settings: CompareSettings) -> int:
     dataset = optuna.load_study(study_name=summaries[0].study_name, storage=storage).user_attrs[
         schema.STUDY_BENCH]["dataset"]
     # a multi-objective compare is its own record, beside the single-objective one
-    tag = f"-{schema.MULTI_OBJECTIVE_TAG}" if cfg.multi_objective else ""
+    # and one per Keras backend (TensorFlow's name as it always was)
+    tag = "".join(f"-{t}" for t in (cfg.backend if cfg.backend != backends.DEFAULT else "",
+                                   schema.MULTI_OBJECTIVE_TAG if cfg.multi_objective else "") if t)
     record_measurement(storage, f"{dataset}-compare{tag}", schema.KIND_COMPARE, {
-        "dataset": dataset, "wall_seconds": round(time.monotonic() - started, 1),
+        "dataset": dataset, "keras_backend": cfg.backend,
+        "wall_seconds": round(time.monotonic() - started, 1),
         "searchers": searchers, "seeds": seeds,
         "budget_epochs": cfg.budget_epochs, "epochs_per_trial": cfg.epochs_per_trial,
         "preset": cfg.preset, "image_size": list(cfg.image_size or ()),
@@ -121,7 +124,7 @@ def _retrain_all(cfg: RunConfig, study_names: list[str], seeds: list[int]) -> No
         print(f"retrained {name} trial #{best.number}: test accuracy "
               f"{result['test_accuracy']:.4f}, loss {result['test_loss']:.4f}, "
               f"{result['n_params']} params", flush=True)
-    _retrain_baselines(storage, data, seeds, batch_size)
+    _retrain_baselines(storage, data, seeds, batch_size, cfg.backend)
 
 
 def _retrain_front(study: optuna.Study, name: str, data: Any, cfg: RunConfig) -> None:
@@ -155,11 +158,12 @@ def _retrain_front(study: optuna.Study, name: str, data: Any, cfg: RunConfig) ->
 
 
 def _retrain_baselines(storage: optuna.storages.BaseStorage, data: Any, seeds: list[int],
-                       batch_size: int) -> None:
+                       batch_size: int, backend: str = backends.DEFAULT) -> None:
     from bench.run.retrain import baseline_epochs, retrain
 
     for seed in seeds:
-        name = f"{data.name}-baseline-s{seed}"
+        on = f"-{backend}" if backend != backends.DEFAULT else ""
+        name = f"{data.name}-baseline{on}-s{seed}"
         study = store.create_study(storage, name)
         old = study.user_attrs.get(schema.STUDY_BENCH, {})
         if schema.STUDY_RETRAIN in study.user_attrs and old.get("fingerprint") == data.fingerprint:
@@ -170,7 +174,8 @@ def _retrain_baselines(storage: optuna.storages.BaseStorage, data: Any, seeds: l
         result = retrain(data, None, epochs, seed, batch_size)
         study.set_user_attr(schema.STUDY_BENCH, {"kind": schema.KIND_BASELINE, "dataset": data.name,
                                                  "seed": seed, "val_loss": val_loss,
-                                                 "fingerprint": data.fingerprint})
+                                                 "fingerprint": data.fingerprint,
+                                                 "keras_backend": backend})
         study.set_user_attr(schema.STUDY_RETRAIN, result)
         print(f"baseline s{seed}: test accuracy {result['test_accuracy']:.4f}, "
               f"loss {result['test_loss']:.4f}, {result['n_params']} params", flush=True)

@@ -106,6 +106,14 @@ def _compact_runs(name: str, bench: dict, attrs: dict[str, Any]) -> list[Run]:
     return runs
 
 
+def group_name(bench: dict) -> str:
+    """The report's section of a study: its data set, and its Keras backend where that is
+    not TensorFlow (``toon on jax``), so backends are never pooled or compared as seeds."""
+    dataset = str(bench.get("dataset", "unknown"))
+    backend = bench.get("keras_backend") or "tensorflow"
+    return dataset if backend == "tensorflow" else f"{dataset} on {backend}"
+
+
 def collect(storage: str) -> dict[str, DatasetStudies]:
     """Group the store's benchmark studies by data set (studies without ``bench`` are skipped)."""
     # Only reads: a write-protected store is fine, a missing one is an error (not a new file).
@@ -129,7 +137,7 @@ def collect(storage: str) -> dict[str, DatasetStudies]:
         bench = summary.user_attrs.get(schema.STUDY_BENCH)
         if not isinstance(bench, dict) or "kind" not in bench:
             continue
-        group = data.setdefault(str(bench.get("dataset", "unknown")), DatasetStudies())
+        group = data.setdefault(group_name(bench), DatasetStudies())
         kind = bench["kind"]
         retrain = summary.user_attrs.get(schema.STUDY_RETRAIN)
         if kind == schema.KIND_REPLAY and (

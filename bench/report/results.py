@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from bench.core import schema, store
 from bench.core.errors import RunError, UserError
 from bench.report import render, warm_start_report
+from bench.report.backends import render_backends
 from bench.report.collect import collect
 from bench.report.pareto import render_pareto
 from bench.report.runs import DatasetStudies, Run, median
@@ -689,7 +690,7 @@ def render_provenance(group: DatasetStudies) -> list[str]:
     if not lines:
         lines = ["No compare study for this data set in the store.", ""]
     lines = ["### How this was produced", ""] + lines
-    lines += render_overhead(group) + render_memory(group)
+    lines += render_overhead(group) + render_memory(group) + render_backends(group)
     for name, b in group.extra.get(KIND_SCALING, []):
         workers = b.get("workers")
         lines += ["### Scaling", "", f"Study `{name}`:", ""]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from bench.core import kt_project, runlock, schema, store, unstored
+from bench.core import backends, kt_project, runlock, schema, store, unstored
 from bench.core.diskfull import disk_full_as_run_error
 from bench.core.errors import RunError, UserError
 from bench.core.provenance import versions
@@ -61,6 +61,7 @@ class RunConfig:
     max_params: int | None = None          # size cap: larger models are infeasible (a constraint)
     artifacts: str | None = None           # the best trials' checkpoints also here (a folder, s3://)
     warm_start: str | None = None          # a KerasTuner project folder or a study in --storage
+    backend: str = backends.DEFAULT        # the Keras backend (--backend, KERAS_BACKEND)
     build_model_factory: Callable[..., Any] | None = field(default=None, compare=False)
 
     @classmethod
@@ -80,7 +81,8 @@ class RunConfig:
             objectives=getattr(args, "objectives", None) or (schema.OBJECTIVE,),
             max_params=getattr(args, "max_params", None),
             artifacts=getattr(args, "artifacts", None),
-            warm_start=getattr(args, "warm_start", None))
+            warm_start=getattr(args, "warm_start", None),
+            backend=backends.resolve(getattr(args, "backend", None)))
 
     def to_argv(self) -> list[str]:
         """The ``bench run`` flags that make this config again in another process (a trial
@@ -97,6 +99,7 @@ class RunConfig:
             "--objectives": ",".join(self.objectives) if self.objectives != (schema.OBJECTIVE,) else None,
             "--max-params": self.max_params, "--artifacts": self.artifacts,
             "--trials-per-process": self.trials_per_process, "--warm-start": self.warm_start,
+            "--backend": self.backend if self.backend != backends.DEFAULT else None,
         }
         argv = [item for flag, value in flags.items() if value is not None
                 for item in (flag, str(value))]
@@ -105,6 +108,7 @@ class RunConfig:
     def resolved(self) -> "RunConfig":
         """Fill preset values and reject bad numbers with one clear line."""
         preset = get_preset(self.preset)
+        backends.select(self.backend)  # installed, agrees with KERAS_BACKEND: before any import
         cfg = replace(
             self,
             budget_epochs=self.budget_epochs if self.budget_epochs is not None else preset.budget_epochs,
@@ -203,7 +207,7 @@ def bench_attrs(cfg: RunConfig, label: str, backend: str, data: Any) -> dict[str
         "objective": schema.OBJECTIVE, "direction": schema.DIRECTION, "space": space_config(),
         "versions": versions(), "preset": cfg.preset, "data_seed": cfg.data_seed,
         "image_size": list(data.input_shape[:2]), "sampler": cfg.sampler, "pruner": cfg.pruner,
-        "patience": cfg.patience,
+        "patience": cfg.patience, "keras_backend": cfg.backend,
         # only where the run is not the default single objective: older studies unchanged
         **({"objectives": list(cfg.objectives), "directions": cfg.directions,
             "max_params": cfg.max_params}
@@ -323,7 +327,9 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
         from bench.core.artifact_store import open_artifact_store
         artifact_store = open_artifact_store(cfg.artifacts)  # checked: before any trial
     data = load_run_data(cfg)
-    tag = schema.MULTI_OBJECTIVE_TAG if cfg.multi_objective else ""
+    # a study per Keras backend: toon-optuna-jax-s0 (TensorFlow's names as they always were)
+    tag = "-".join(t for t in (cfg.backend if cfg.backend != backends.DEFAULT else "",
+                               schema.MULTI_OBJECTIVE_TAG if cfg.multi_objective else "") if t)
     name = schema.check_study_name(cfg.study or schema.study_name(data.name, label, cfg.seed, tag))
     run_dir = Path(cfg.logdir) / name
     if cfg.study is None:
@@ -430,9 +436,7 @@ def _limit_threads() -> None:
     """A worker of N uses its share of the cores (set by ``--workers``)."""
     threads = int(os.environ.get("BENCH_THREADS", "0"))
     if threads:
-        import tensorflow as tf
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        backends.limit_threads(os.environ.get("KERAS_BACKEND", backends.DEFAULT), threads)
 
 
 def run_search(cfg: RunConfig, printer: Any = None) -> RunSummary:

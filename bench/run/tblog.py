@@ -7,8 +7,9 @@ writes the *declared* domains once, from the one search space
 ``tensorboard --logdir runs/<study>`` shows the HPARAMS table, parallel coordinates
 and scatter matrix identically for every searcher.
 
-Layout of ``<logdir>`` (all written with TensorBoard's own hparams API and
-``tf.summary`` file writers)::
+Layout of ``<logdir>`` (TensorBoard's own summary protobufs and record writer, no
+TensorFlow: the same files on every Keras backend, and a JAX or PyTorch run never
+imports TensorFlow for its logs)::
 
     <logdir>/                          experiment config (hparams_config), once
     <logdir>/trial_<id>/               session start (hparams), per-epoch scalars under
@@ -39,9 +40,11 @@ Why these choices (verified against tensorboard 2.21):
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
+import socket
 import threading
 import time
 import warnings
@@ -51,15 +54,19 @@ from typing import Any, Mapping, Sequence
 
 import keras_tuner
 import numpy as np
-import tensorflow as tf
 from tensorboard.backend.event_processing import plugin_event_accumulator as pea
 from tensorboard.backend.event_processing import plugin_event_multiplexer as pem
-from tensorboard.plugins.hparams import api as hp_api
-from tensorboard.plugins.hparams import api_pb2
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 from tensorboard.plugins.hparams import metadata as hp_metadata
-from tensorboard.plugins.hparams import summary as hp_summary
+
+# summary_v2 is what hparams.api re-exports, without the api's TensorFlow import
+from tensorboard.plugins.hparams import summary_v2 as hp_api
 from tensorboard.plugins.scalar import metadata as scalar_metadata
+from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 from tensorboard.plugins.text import metadata as text_metadata
+from tensorboard.plugins.text.summary_v2 import text_pb
+from tensorboard.summary.writer.record_writer import RecordWriter
 from tensorboard.util import tensor_util
 
 from searchers.seam import MAX_DISCRETE, tensorboard_domain
@@ -106,6 +113,59 @@ def _as_float(v: Any) -> float | None:
         return None
 
 
+# --------------------------------------------------------------------------- writing
+_FILE_SEQUENCE = itertools.count()
+
+
+class EventWriter:
+    """One TensorBoard events file: TensorBoard's record format, written without TensorFlow.
+
+    Named and framed as ``tf.summary``'s writer does (``events.out.tfevents.<time>.<host>.
+    <pid>.<n>.v2``, a ``brain.Event:2`` header, CRC-checked records), so TensorBoard and
+    its event readers take it as theirs. Not thread-safe: :class:`HParamsLogger` locks.
+    """
+
+    def __init__(self, logdir: str | os.PathLike) -> None:
+        path = Path(logdir)
+        path.mkdir(parents=True, exist_ok=True)
+        name = (f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}."
+                f"{os.getpid()}.{next(_FILE_SEQUENCE):06d}.v2")
+        self.path = path / name
+        self._file = open(self.path, "ab")
+        self._records = RecordWriter(self._file)
+        self._write(event_pb2.Event(wall_time=time.time(), file_version="brain.Event:2"))
+
+    def _write(self, event: Any) -> None:
+        self._records.write(event.SerializeToString())
+
+    def summary(self, summary: Any, step: int) -> None:
+        """Append one ``Summary`` protobuf at ``step``."""
+        self._write(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        self.summary(scalar_pb(tag, np.float32(value)), step)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+            self._file.close()
+
+
+def _session_end_pb(status: int, end_time_secs: float) -> Any:
+    """The hparams plugin's session-end summary (``hparams.summary.session_end_pb``, whose
+    module imports TensorFlow)."""
+    data = plugin_data_pb2.HParamsPluginData(
+        session_end_info=plugin_data_pb2.SessionEndInfo(status=status, end_time_secs=end_time_secs))
+    summary = summary_pb2.Summary()
+    summary.value.add(tag=hp_metadata.SESSION_END_INFO_TAG,
+                      metadata=hp_metadata.create_summary_metadata(data),
+                      tensor=hp_metadata.NULL_TENSOR)
+    return summary
+
+
 # --------------------------------------------------------------------------- reading
 def _hparams_content(run_dir: Path) -> dict[str, bytes]:
     """hparams-plugin records of one run directory (not its subdirectories), as TB reads them."""
@@ -135,7 +195,7 @@ def _experiment_key(exp: api_pb2.Experiment) -> tuple:
 @dataclass
 class _Attempt:
     run: str
-    writer: Any
+    writer: EventWriter
     epochs: set[int] = field(default_factory=set)
     last_epoch: int | None = None
 
@@ -209,10 +269,8 @@ class HParamsLogger:
                         stacklevel=3,
                     )
                 return
-        writer = tf.summary.create_file_writer(str(self.logdir))
-        with writer.as_default():
-            hp_api.hparams_config(hparams=hparams, metrics=metrics)
-        writer.flush()
+        writer = EventWriter(self.logdir)
+        writer.summary(pb, step=0)
         writer.close()
 
     # ------------------------------------------------------------------ trials
@@ -269,16 +327,16 @@ class HParamsLogger:
                 content = _hparams_content(last)
                 if (hp_metadata.SESSION_START_INFO_TAG in content
                         and hp_metadata.SESSION_END_INFO_TAG not in content):
-                    w = tf.summary.create_file_writer(str(last))
+                    w = EventWriter(last)
                     self._finish(_Attempt(run=str(last), writer=w), "INTERRUPTED", {})
             k = attempts[-1][0] + 1 if attempts else 1
             path = self._trial_dir(trial_id) if k == 1 else self._trial_dir(trial_id) / f"attempt_{k}"
             group = trial_id if k == 1 else f"{trial_id}/attempt_{k}"
             hparams = {n: self._normalize(n, v) for n, v in values.items()
                        if n in self._domains and v is not None}  # None: inactive conditional hp
-            writer = tf.summary.create_file_writer(str(path))
-            with writer.as_default():
-                hp_api.hparams(hparams, trial_id=group, start_time_secs=time.time())
+            writer = EventWriter(path)
+            writer.summary(hp_api.hparams_pb(hparams, trial_id=group, start_time_secs=time.time()),
+                           step=0)
             writer.flush()
             self._open[trial_id] = _Attempt(run=str(path), writer=writer)
 
@@ -293,11 +351,10 @@ class HParamsLogger:
         with self._lock:
             att = self._attempt(trial_id)
             step = int(epoch)
-            with att.writer.as_default():
-                for tag, v in logs.items():
-                    f = _as_float(v)
-                    if f is not None:
-                        tf.summary.scalar(str(tag), f, step=step)
+            for tag, v in logs.items():
+                f = _as_float(v)
+                if f is not None:
+                    att.writer.scalar(str(tag), f, step)
             att.epochs.add(step)
             att.last_epoch = step if att.last_epoch is None else max(att.last_epoch, step)
             att.writer.flush()
@@ -319,22 +376,19 @@ class HParamsLogger:
         finals = dict(metrics)
         if EPOCHS_TRAINED not in finals and (att.epochs or status != "INTERRUPTED"):
             finals[EPOCHS_TRAINED] = len(att.epochs)
-        with att.writer.as_default():
-            for name, v in finals.items():
-                f = _as_float(v)
-                if f is not None:
-                    tf.summary.scalar(FINAL_PREFIX + str(name), f, step=step)
-            tf.summary.text(STATUS_TAG, status, step=step)
-            end = hp_summary.session_end_pb(_TB_STATUS.get(status, api_pb2.STATUS_UNKNOWN), time.time())
-            tf.summary.experimental.write_raw_pb(end.SerializeToString(), step=step)
-        att.writer.flush()
+        for name, v in finals.items():
+            f = _as_float(v)
+            if f is not None:
+                att.writer.scalar(FINAL_PREFIX + str(name), f, step)
+        att.writer.summary(text_pb(STATUS_TAG, status), step)
+        att.writer.summary(_session_end_pb(_TB_STATUS.get(status, api_pb2.STATUS_UNKNOWN),
+                                           time.time()), step)
         att.writer.close()
 
     def close(self) -> None:
         """Flush and close runs still open; they stay without session end (seen as interrupted)."""
         with self._lock:
             for att in self._open.values():
-                att.writer.flush()
                 att.writer.close()
             self._open.clear()
 

@@ -26,6 +26,7 @@ import time
 import zlib
 from dataclasses import dataclass, replace
 
+from bench.core import backends
 from bench.core.errors import UserError
 from bench.run.processes import spawn_worker, stop_workers
 from bench.run.runner import Prepared, RunConfig, format_summary, prepare_study
@@ -82,7 +83,8 @@ def run_workers(settings: WorkersSettings) -> int:
 
 def _run(settings: WorkersSettings, summary_of: Prepared) -> int:
     threads = threads_per_worker(settings.workers)
-    env = {**os.environ, "BENCH_THREADS": str(threads)}
+    env = {**os.environ, "BENCH_THREADS": str(threads),
+           **backends.thread_env(settings.config.backend, threads)}
     print(f"starting {settings.workers} workers on study {summary_of.study_name!r} "
           f"({threads} thread(s) each)", flush=True)
     procs: list[subprocess.Popen] = []
