@@ -80,6 +80,21 @@ def test_report_keeps_backends_apart(compared, tmp_path):
     assert "## Data set `toon`\n" not in text  # nothing of this store ran on TensorFlow
 
 
+def test_a_study_is_not_resumed_on_another_backend(compared):
+    backend, work, _ = compared
+    name = f"toon-random-{backend}-s0"
+    storage = f"sqlite:///{work / 's.db'}"
+    before = len(optuna.load_study(study_name=name, storage=storage).trials)
+    proc = _bench(["run", "--searcher", "random", "--study", name, "--backend", "tensorflow",
+                   "--preset", "quick", "--budget-epochs", "4", "--image-size", "24x8",
+                   "--trials-per-process", "0", "--storage", "sqlite:///s.db"], work)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [
+        f"error: study {name!r} exists with a different Keras backend; refusing to mix "
+        "incomparable trials (choose another --study)"]
+    assert len(optuna.load_study(study_name=name, storage=storage).trials) == before
+
+
 def test_throughput_side_by_side(tmp_path):
     _require("torch")
     proc = _bench(["throughput", "--backend", "tensorflow,torch", "--epochs", "2", "--repeats",

@@ -36,8 +36,13 @@ def render_backends(group: DatasetStudies) -> list[str]:
         fastest = max(rows, key=lambda k: rows[k].get("trial_images_per_s") or 0.0)
         speedup = rows[fastest].get("vs_reference")
         if fastest == reference:
+            slower = ", ".join(
+                f"`{k}` {render.number(r.get('vs_reference'), 2)}x its images/s (the same "
+                f"training takes {render.number(1 / r['vs_reference'], 1)}x as long)"
+                for k, r in rows.items() if k != reference and r.get("vs_reference"))
             verdict = (f"`{reference}` trains this CNN fastest here: keep the default "
-                       "backend.")
+                       f"backend" + (f"; {slower}" if slower else "") + ". The searchers' "
+                       "verdicts do not move with the backend: they compare at equal epochs.")
         elif (speedup or 0.0) < CLEARLY_FASTER:
             verdict = (f"`{fastest}` is {render.number(speedup, 2)}x `{reference}`'s images/s, "
                        f"within {CLEARLY_FASTER - 1:.0%}: no backend is clearly faster here; "
