@@ -22,7 +22,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from bench.core import schema, store
 from bench.core.errors import RunError, UserError
-from bench.report import render, warm_start_report
+from bench.report import across, render, warm_start_report
+from bench.report.across import render_across
 from bench.report.backends import render_backends
 from bench.report.collect import collect
 from bench.report.pareto import render_pareto
@@ -1171,7 +1172,33 @@ def render_glance(data: dict[str, DatasetStudies]) -> list[str]:
     return render.table(GLANCE_HEADER, rows)
 
 
-def render_answer(data: dict[str, DatasetStudies], notes: str | None) -> list[str]:
+def render_across_datasets(data: dict[str, DatasetStudies], plots: Path, out_dir: Path) -> list[str]:
+    """The searchers over every (data set, seed) block: the replays at each data set's
+    glance preset, then the real runs (TensorFlow's sections: another backend's runs are
+    the same searches timed differently, not more blocks)."""
+    groups = {d: g for d, g in data.items() if " on " not in d}
+    replays = {d: g.replays[p] for d, g in groups.items() if (p := _glance_preset(g))}
+    real = {d: g.runs for d, g in groups.items() if g.runs}
+    if len(replays) < 2 and len(real) < 2:
+        return []
+    lines = ["### Across data sets", ""]
+    if len(replays) >= 2:
+        lines += render_across("replay", across.compare(replays, best_within),
+                               plots / "across_replay_cd.png", out_dir)
+        weak = {d: rho for d, g in groups.items()
+                if (p := _glance_preset(g)) and (rho := _weak_surrogate(g, p)) is not None}
+        if weak:
+            lines += ["Weak evidence: the replay's surrogate ranks configurations at Spearman "
+                      + ", ".join(f"{rho:.2f} on `{d}`" for d, rho in sorted(weak.items()))
+                      + " (< 0.8); the real runs below check it.", ""]
+    if len(real) >= 2:
+        lines += render_across("real runs", across.compare(real, best_within),
+                               plots / "across_real_cd.png", out_dir)
+    return lines
+
+
+def render_answer(data: dict[str, DatasetStudies], notes: str | None,
+                  plots: Path | None = None, out_dir: Path | None = None) -> list[str]:
     lines = ["## Answer", "",
              "Which searcher finds the best model for the least compute, per data set: the "
              "replay benchmark (many seeds, simulated training) names it and tests it against "
@@ -1181,6 +1208,8 @@ def render_answer(data: dict[str, DatasetStudies], notes: str | None) -> list[st
     lines += ["The same, in more words (real runs check the replay):", ""]
     for dataset in sorted(data):
         lines += answer_for(dataset, data[dataset])
+    if plots is not None and out_dir is not None:
+        lines += render_across_datasets(data, plots, out_dir)
     if notes:
         lines += [notes.rstrip("\n"), ""]
     return lines
@@ -1257,7 +1286,7 @@ def _render(storage: str, data: dict[str, DatasetStudies], out: Path, plots: Pat
              f"data sets: {', '.join(f'`{d}`' for d in sorted(data))}.", ""]
     notes = notes_path(storage)
     lines += render_answer(data, notes.read_text(encoding="utf-8")
-                           if notes is not None and notes.is_file() else None)
+                           if notes is not None and notes.is_file() else None, plots, out.parent)
     for dataset in sorted(data):
         lines += render_dataset(dataset, data[dataset], out.parent, plots)
     return "\n".join(lines).rstrip("\n") + "\n"
