@@ -33,6 +33,7 @@ class SearchSettings:
     # of a study with one direction each; KerasTuner's own sum them, as they do).
     objectives: tuple[str, ...] = ("val_loss",)
     max_params: int | None = None    # size cap (an Optuna constraint); None: no cap
+    budget_epochs: int | None = None  # the run's epoch budget, for searchers that plan by it
 
     @property
     def multi_objective(self) -> bool:

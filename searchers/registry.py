@@ -7,6 +7,7 @@ from searchers.bayesian_matched import BayesianMatchedStart
 from searchers.bohb import BOHB
 from searchers.errors import ConfigError
 from searchers.hyperband import Hyperband
+from searchers.one_epoch import OneEpochTopKSearcher
 from searchers.optuna_backed import Optuna
 from searchers.random_search import RandomSearch
 from searchers.tpe import TPE
@@ -21,6 +22,7 @@ SEARCHERS: dict[str, Searcher] = {s.name: s for s in (
     BOHB(),
     Optuna(),
     TPEHyperbandSearcher(),
+    OneEpochTopKSearcher(),
 )}
 
 

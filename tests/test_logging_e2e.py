@@ -26,12 +26,14 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 BUDGET = 6
 BUDGETS = {"random": BUDGET, "hyperband": BUDGET, "bayesian": BUDGET, "tpe": BUDGET,
-           "bohb": 8}  # bohb: room for Hyperband-pruned 1-epoch trials
+           "bohb": 8,  # bohb: room for Hyperband-pruned 1-epoch trials
+           "one-epoch": 8}  # 4 configurations screened for one epoch, the best 2 continued
+
 RESUMED = ("random", "tpe")
 RESUME_BUDGET = 10
 # The quick preset's 2-epoch trials; Hyperband gets 3 so that its first bracket has a
 # continuation (a trial resuming its parent at epoch 2, logged at absolute epochs 2..3).
-EPOCHS = {s: 3 if s == "hyperband" else 2 for s in BUDGETS}
+EPOCHS = {s: 3 if s in ("hyperband", "one-epoch") else 2 for s in BUDGETS}
 TB_STATUS = {"COMPLETE": "STATUS_SUCCESS", "PRUNED": "STATUS_UNKNOWN", "FAIL": "STATUS_FAILURE"}
 
 

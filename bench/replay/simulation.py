@@ -144,7 +144,8 @@ def replay_run(spec: ReplaySpec, surrogate: Any, workdir: Path) -> ReplayedRun:
     started_at = time.perf_counter()
     searcher = get_searcher(spec.searcher)
     settings = SearchSettings(seed=spec.seed, epochs_per_trial=spec.epochs_per_trial,
-                              sampler=spec.sampler, pruner=spec.pruner)
+                              sampler=spec.sampler, pruner=spec.pruner,
+                              budget_epochs=spec.budget_epochs)
     label = searcher.label(settings)
     study = None
     if searcher.records_live:  # as bench.core.store.open_study makes it, in memory

@@ -309,6 +309,7 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
                               max_trials=cfg.max_trials,
                               sampler=cfg.sampler, pruner=cfg.pruner,
                               objectives=cfg.objectives, max_params=cfg.max_params,
+                              budget_epochs=cfg.budget_epochs,
                               # a worker's launcher issued the study's tickets once
                               issue_tickets=not cfg.worker)
     sampler, pruner = searcher.study_components(settings)  # unknown names fail here
