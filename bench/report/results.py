@@ -1161,7 +1161,7 @@ def glance_row(dataset: str, group: DatasetStudies) -> tuple[str, ...]:
         spent = epochs_to_target(runs[mine], target)
         epochs = (f"{render.count(spent)} of {render.count(budget)}" if math.isfinite(spent)
                   else f"not within {render.count(budget)} (most seeds)")
-    library = "Optuna-backed" if runs[mine][0].backend == BACKEND_OPTUNA else "KerasTuner's own"
+    library = "Optuna-backed" if runs[mine][0].backend == BACKEND_OPTUNA else "on KerasTuner's engine"
     return (f"`{dataset}`", f"`{mine}` ({library})", verdict, epochs,
             _glance_overhead(group, mine), _glance_memory(group, mine))
 
