@@ -45,19 +45,17 @@ def _scenario(out: Path) -> dict[str, Any]:
         def prune(self, study: Any, trial: Any) -> bool:
             return trial.number == 1
 
+    def single(max_trials: int) -> Any:
+        return OptunaSearch(build, objective="val_loss", max_trials=max_trials, seed=3,
+                            pruner=PruneSecond(), keep_best_checkpoints=2,
+                            directory=str(out), project_name="single")
+
     # ---- pruning, best-k checkpoints, the input pipeline, resume
-    tuner = OptunaSearch(build, objective="val_loss", max_trials=4, seed=3,
-                         pruner=PruneSecond(), keep_best_checkpoints=2,
-                         directory=str(out), project_name="single")
-    pipelines: list[bool] = []
-
-    class SeesPipeline(keras.callbacks.Callback):
-        """Whether this fit trains from the search's one tf.data pipeline."""
-
-        def on_train_begin(self, logs: Any = None) -> None:
-            pipelines.append(tuner._pipeline is not None)
-
-    tuner.search(x, y, epochs=3, callbacks=[SeesPipeline()], **fit)
+    tuner = single(4)
+    pipelines: list[bool] = []  # per fit: does it train from the search's one tf.data pipeline?
+    sees_pipeline = keras.callbacks.LambdaCallback(
+        on_train_begin=lambda logs: pipelines.append(tuner._pipeline is not None))
+    tuner.search(x, y, epochs=3, callbacks=[sees_pipeline], **fit)
     study = tuner.study
     result["states"] = [t.state.name for t in study.get_trials(deepcopy=False)]
     result["pruned_steps"] = sorted(study.trials[1].intermediate_values)
@@ -70,16 +68,10 @@ def _scenario(out: Path) -> dict[str, Any]:
     result["reloaded_val_loss"] = [float(m.evaluate(xv, yv, verbose=0)[0]) for m in models]
     result["best_params"] = tuner.get_best_hyperparameters(1)[0].values
 
-    again = OptunaSearch(build, objective="val_loss", max_trials=6, seed=3,
-                         pruner=PruneSecond(), keep_best_checkpoints=2,
-                         directory=str(out), project_name="single")
+    again = single(6)
     runs: list[int] = []
-
-    class Count(keras.callbacks.Callback):
-        def on_train_begin(self, logs: Any = None) -> None:
-            runs.append(1)
-
-    again.search(x, y, epochs=3, callbacks=[Count()], **fit)
+    count = keras.callbacks.LambdaCallback(on_train_begin=lambda logs: runs.append(1))
+    again.search(x, y, epochs=3, callbacks=[count], **fit)
     result["resumed_trials"] = len(again.study.trials)
     result["resumed_fits"] = len(runs)
 

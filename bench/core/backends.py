@@ -39,6 +39,12 @@ def resolve(flag: str | None) -> str:
     return check_name(flag or env or DEFAULT)
 
 
+def name_tag(name: str) -> str:
+    """What a study or record name carries for its backend: nothing for TensorFlow (the
+    names it always had), else the backend (``toon-optuna-jax-s0``)."""
+    return "" if name == DEFAULT else name
+
+
 def check_installed(name: str) -> str:
     module, extra = BACKENDS[check_name(name)]
     if importlib.util.find_spec(module) is None:
@@ -73,8 +79,8 @@ def thread_env(name: str, threads: int) -> dict[str, str]:
 
 def limit_threads(name: str, threads: int) -> None:
     """A worker's share of the cores, on its backend's own thread pools. TensorFlow and
-    PyTorch take it at run time; JAX's comes from :func:`thread_env`, or here when jax
-    is not imported yet."""
+    PyTorch take it at run time; JAX's comes from :func:`thread_env`, set before the
+    worker started."""
     if name == "tensorflow":
         import tensorflow as tf
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -82,6 +88,3 @@ def limit_threads(name: str, threads: int) -> None:
     elif name == "torch":
         import torch
         torch.set_num_threads(threads)
-    elif name == "jax" and "jax" not in sys.modules:
-        if "intra_op_parallelism_threads" not in os.environ.get("XLA_FLAGS", ""):
-            os.environ.update(thread_env(name, threads))

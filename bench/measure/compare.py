@@ -79,7 +79,7 @@ def run_compare(settings: CompareSettings) -> int:
         schema.STUDY_BENCH]["dataset"]
     # a multi-objective compare is its own record, beside the single-objective one
     # and one per Keras backend (TensorFlow's name as it always was)
-    tag = "".join(f"-{t}" for t in (cfg.backend if cfg.backend != backends.DEFAULT else "",
+    tag = "".join(f"-{t}" for t in (backends.name_tag(cfg.backend),
                                    schema.MULTI_OBJECTIVE_TAG if cfg.multi_objective else "") if t)
     record_measurement(storage, f"{dataset}-compare{tag}", schema.KIND_COMPARE, {
         "dataset": dataset, "keras_backend": cfg.backend,
@@ -162,8 +162,8 @@ def _retrain_baselines(storage: optuna.storages.BaseStorage, data: Any, seeds: l
     from bench.run.retrain import baseline_epochs, retrain
 
     for seed in seeds:
-        on = f"-{backend}" if backend != backends.DEFAULT else ""
-        name = f"{data.name}-baseline{on}-s{seed}"
+        on = backends.name_tag(backend)
+        name = f"{data.name}-baseline{'-' + on if on else ''}-s{seed}"
         study = store.create_study(storage, name)
         old = study.user_attrs.get(schema.STUDY_BENCH, {})
         if schema.STUDY_RETRAIN in study.user_attrs and old.get("fingerprint") == data.fingerprint:

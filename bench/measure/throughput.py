@@ -150,8 +150,8 @@ def run_throughput(settings: ThroughputSettings) -> int:
     data, times = _measure(settings)
     n = len(data.y_train)
     figures = _figures(n, times)
-    suffix = "" if backend == backends.DEFAULT else f"-{backend}"
-    record_measurement(storage, f"{data.name}-throughput{suffix}", schema.KIND_THROUGHPUT, {
+    on = backends.name_tag(backend)
+    record_measurement(storage, f"{data.name}-throughput{'-' + on if on else ''}", schema.KIND_THROUGHPUT, {
         "dataset": data.name, "image_size": list(data.input_shape[:2]),
         "batch_size": settings.batch_size, "epochs": settings.epochs,
         "repeats": settings.repeats, "train_images": n, "keras_backend": backend, **figures,
@@ -184,7 +184,8 @@ def _side_by_side(settings: ThroughputSettings) -> int:
                     pooled[name][side] += got[side]
             print(f"round {r + 1}/{settings.repeats} done", flush=True)
     rows = {name: _figures(n, times) for name, times in pooled.items()}
-    reference = rows.get(backends.DEFAULT) or next(iter(rows.values()))
+    reference_name = backends.DEFAULT if backends.DEFAULT in rows else next(iter(rows))
+    reference = rows[reference_name]
     for figures in rows.values():
         figures["vs_reference"] = round(figures["trial_images_per_s"]
                                         / reference["trial_images_per_s"], 3)
@@ -196,7 +197,7 @@ def _side_by_side(settings: ThroughputSettings) -> int:
     for name, figures in rows.items():
         print(f"{name:>10}: bare model.fit {figures['bare_images_per_s']:.0f} images/s | in a "
               f"trial {figures['trial_images_per_s']:.0f} images/s | {figures['vs_reference']:.2f}x "
-              f"{next(iter(k for k, v in rows.items() if v is reference))}'s")
+              f"{reference_name}'s")
     return 0
 
 

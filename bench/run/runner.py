@@ -329,7 +329,7 @@ def prepare_study(cfg: RunConfig, *, shared_lock: bool = False) -> Prepared:
         artifact_store = open_artifact_store(cfg.artifacts)  # checked: before any trial
     data = load_run_data(cfg)
     # a study per Keras backend: toon-optuna-jax-s0 (TensorFlow's names as they always were)
-    tag = "-".join(t for t in (cfg.backend if cfg.backend != backends.DEFAULT else "",
+    tag = "-".join(t for t in (backends.name_tag(cfg.backend),
                                schema.MULTI_OBJECTIVE_TAG if cfg.multi_objective else "") if t)
     name = schema.check_study_name(cfg.study or schema.study_name(data.name, label, cfg.seed, tag))
     run_dir = Path(cfg.logdir) / name
